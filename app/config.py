@@ -1,0 +1,164 @@
+"""Pydantic models of the application's arguments (the `args:` block of serve_config.yaml).
+
+They are validated when the app is built (`app.builder.build_app`), never at import, and every model
+forbids unknown keys so that a typo in the YAML is an error naming the field instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AutoscalingConfig(_Strict):
+    """A subset of Ray Serve's autoscaling_config, passed through unchanged."""
+
+    min_replicas: int = Field(1, ge=0, description="Fewest replicas kept running.")
+    max_replicas: int = Field(1, ge=1, description="Most replicas ever started.")
+    initial_replicas: int | None = Field(None, ge=0, description="Replicas started at deploy time.")
+    target_ongoing_requests: float = Field(
+        2.0, gt=0, description="In-flight requests per replica that autoscaling aims for."
+    )
+    upscale_delay_s: float = Field(30.0, ge=0, description="How long load must stay high before scaling up.")
+    downscale_delay_s: float = Field(600.0, ge=0, description="How long load must stay low before scaling down.")
+    metrics_interval_s: float | None = Field(None, gt=0, description="How often replicas report load.")
+    look_back_period_s: float | None = Field(None, gt=0, description="Window the load is averaged over.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "AutoscalingConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})")
+        if self.initial_replicas is not None and not (
+            self.min_replicas <= self.initial_replicas <= self.max_replicas
+        ):
+            raise ValueError("initial_replicas must lie between min_replicas and max_replicas")
+        return self
+
+
+class DeploymentOptions(_Strict):
+    """How Ray Serve runs one deployment. Changing these and running `serve deploy` is a
+    lightweight update: Serve adds or removes replicas without restarting the others."""
+
+    num_replicas: int | None = Field(None, ge=1, description="Fixed replica count (excludes autoscaling_config).")
+    autoscaling_config: AutoscalingConfig | None = Field(None, description="Autoscaling bounds and target.")
+    max_ongoing_requests: int = Field(64, ge=1, description="Requests one replica works on at once.")
+    max_queued_requests: int = Field(
+        1024, ge=-1, description="Requests waiting for a replica before callers get 503 (-1: unbounded)."
+    )
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per replica.")
+    health_check_period_s: float = Field(10.0, gt=0)
+    health_check_timeout_s: float = Field(30.0, gt=0)
+    graceful_shutdown_timeout_s: float = Field(
+        60.0, ge=0, description="How long a replica being removed may finish its requests."
+    )
+
+    @model_validator(mode="after")
+    def _one_scaling_mode(self) -> "DeploymentOptions":
+        if self.num_replicas is not None and self.autoscaling_config is not None:
+            raise ValueError("set either num_replicas or autoscaling_config, not both")
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Keyword arguments for `Deployment.options`."""
+        opts: dict[str, Any] = {
+            "max_ongoing_requests": self.max_ongoing_requests,
+            "max_queued_requests": self.max_queued_requests,
+            "health_check_period_s": self.health_check_period_s,
+            "health_check_timeout_s": self.health_check_timeout_s,
+            "graceful_shutdown_timeout_s": self.graceful_shutdown_timeout_s,
+        }
+        if self.autoscaling_config is not None:
+            opts["autoscaling_config"] = self.autoscaling_config.model_dump(exclude_none=True)
+        else:
+            opts["num_replicas"] = self.num_replicas or 1
+        return opts
+
+
+class ModelConfig(_Strict):
+    """One served model: where its weights are, which engine runs it and how it is placed."""
+
+    name: str = Field(description="The id clients send as `model`.")
+    source: str = Field(description="A local model folder or a Hugging Face model id.")
+    engine: Literal["vllm", "transformers"] = Field("vllm", description="Inference engine.")
+    device: Literal["cuda", "cpu"] = Field("cuda", description="Where the engine runs.")
+    tensor_parallel_size: int = Field(
+        1, ge=1, le=8, description="GPUs per replica, all on one node (one replica per GPU or per pair...)."
+    )
+    max_model_len: int | None = Field(None, ge=16, description="Context length; the model's own if unset.")
+    dtype: str = Field("auto", description="Weights and activations dtype (auto, bfloat16, float16, float32).")
+    prompt_style: Literal["chat", "few_shot"] = Field(
+        "chat", description="chat: instruct models with a chat template; few_shot: base models."
+    )
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="Extra engine keyword arguments (vLLM AsyncEngineArgs fields)."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for the replica.")
+    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        if not _NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} must be 1-128 characters of letters, digits and ._:/@-")
+        if self.device == "cpu" and self.tensor_parallel_size != 1:
+            raise ValueError("tensor_parallel_size > 1 needs device: cuda")
+        clash = {"model", "tensor_parallel_size", "max_model_len", "dtype"} & self.engine_args.keys()
+        if clash:
+            raise ValueError(f"engine_args must not repeat top-level fields: {sorted(clash)}")
+        return self
+
+    @property
+    def deployment_name(self) -> str:
+        return "LLM:" + self.name
+
+
+class LimitsConfig(_Strict):
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="Largest accepted request body.")
+    max_tokens_cap: int | None = Field(None, ge=1, description="Upper bound on max_tokens for any request.")
+
+
+class AppConfig(_Strict):
+    """The whole application: models, the router in front of them and request limits."""
+
+    models: list[ModelConfig] = Field(min_length=1, description="Served models; the first is the default.")
+    router: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(
+            autoscaling_config=AutoscalingConfig(min_replicas=1, max_replicas=2, target_ongoing_requests=64),
+            max_ongoing_requests=512,
+            max_queued_requests=-1,
+        )
+    )
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "AppConfig":
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique; repeated: {dupes}")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+class ConfigError(ValueError):
+    """Raised by `load_config` with one line per bad field, each naming its path in the YAML."""
+
+
+def load_config(args: dict[str, Any]) -> AppConfig:
+    try:
+        return AppConfig.model_validate(args)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"]) or "(args)"
+            lines.append(f"  args.{path}: {err['msg']}")
+        raise ConfigError("invalid fanyi application config:\n" + "\n".join(lines)) from None

@@ -1,0 +1,78 @@
+"""Typed errors raised anywhere in fanyi, turned into OpenAI-shaped bodies in one place (the router).
+
+Every error carries the HTTP status and the OpenAI `type`/`code`/`param` it maps to, so the code that
+knows what went wrong decides how it is reported, and the router never guesses from exception text.
+The classes are picklable with plain arguments because they cross Ray actor boundaries: a replica
+raises, Ray re-raises the same class in the router.
+"""
+
+from __future__ import annotations
+
+
+class FanyiError(Exception):
+    """Base class: a client-visible error with a safe message."""
+
+    status_code = 500
+    error_type = "internal_error"
+    code: str | None = None
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def __reduce__(self):  # keep pickling independent of subclass __init__ signatures
+        return (_rebuild, (type(self), self.message, self.param, self.code))
+
+    def to_body(self) -> dict:
+        return error_body(self.message, self.error_type, self.param, self.code)
+
+
+def _rebuild(cls, message, param, code):
+    return cls(message, param=param, code=code)
+
+
+def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict:
+    """The one error shape of the API, as OpenAI sends it."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+class InvalidRequest(FanyiError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ModelNotFound(FanyiError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class Overloaded(FanyiError):
+    """The model's queue is full; the client should retry later."""
+
+    status_code = 503
+    error_type = "overloaded_error"
+    code = "overloaded"
+
+
+class EngineUnavailable(FanyiError):
+    """The engine died or is restarting; Ray Serve replaces the replica."""
+
+    status_code = 503
+    error_type = "service_unavailable_error"
+    code = "engine_unavailable"
+
+
+class InternalError(FanyiError):
+    """Anything unexpected: the message is generic, the details go to the log only."""
+
+    status_code = 500
+    error_type = "internal_error"
+    code = "internal_error"

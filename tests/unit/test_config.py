@@ -1,0 +1,97 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.builder import _restart_on_change
+from app.config import AppConfig, ConfigError, load_config
+from cluster.placement import replica_actor_options
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = [ROOT / "serve_config.yaml", *sorted((ROOT / "cluster" / "profiles").glob("*.yaml"))]
+
+
+def _args(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["applications"][0]["args"]
+
+
+def _minimal(**model) -> dict:
+    return {"models": [{"name": "m", "source": "models/m", **model}]}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(_args(path))
+    assert config.models and config.models[0].name
+
+
+def test_gpu_profiles_reserve_whole_gpus():
+    four = load_config(_args(ROOT / "cluster/profiles/gpu-4x7b.yaml")).models[0]
+    assert four.source == "Qwen/Qwen2.5-7B-Instruct"
+    assert replica_actor_options(four)["num_gpus"] == 1
+    assert four.deployment.autoscaling_config.max_replicas == 4
+    pair = load_config(_args(ROOT / "cluster/profiles/gpu-2x14b-tp2.yaml")).models[0]
+    assert pair.source == "Qwen/Qwen3-14B"
+    assert replica_actor_options(pair)["num_gpus"] == 2
+    assert pair.deployment.num_replicas == 2
+
+
+def test_cpu_models_get_a_kv_cache_size_and_no_gpus():
+    opts = replica_actor_options(load_config(_minimal(device="cpu")).models[0])
+    assert "num_gpus" not in opts
+    assert opts["runtime_env"]["env_vars"]["VLLM_CPU_KVCACHE_SPACE"] == "1"
+
+
+def test_unknown_field_is_named():
+    with pytest.raises(ConfigError) as err:
+        load_config(_minimal(tensor_paralel_size=2))
+    assert "args.models.0.tensor_paralel_size" in str(err.value)
+
+
+def test_autoscaling_bounds_checked():
+    with pytest.raises(ConfigError, match="min_replicas"):
+        load_config(_minimal(deployment={"autoscaling_config": {"min_replicas": 3, "max_replicas": 2}}))
+
+
+def test_num_replicas_and_autoscaling_are_exclusive():
+    with pytest.raises(ConfigError, match="either num_replicas or autoscaling_config"):
+        load_config(_minimal(deployment={"num_replicas": 2, "autoscaling_config": {"max_replicas": 2}}))
+
+
+def test_duplicate_model_names_rejected():
+    args = {"models": [{"name": "a", "source": "x"}, {"name": "a", "source": "y"}]}
+    with pytest.raises(ConfigError, match="repeated"):
+        load_config(args)
+
+
+def test_tensor_parallel_on_cpu_rejected():
+    with pytest.raises(ConfigError, match="tensor_parallel_size"):
+        load_config(_minimal(device="cpu", tensor_parallel_size=2))
+
+
+def test_engine_args_may_not_shadow_fields():
+    with pytest.raises(ConfigError, match="engine_args"):
+        load_config(_minimal(engine_args={"dtype": "float16"}))
+
+
+def test_missing_models_rejected():
+    with pytest.raises(ConfigError, match="args.models"):
+        load_config({})
+
+
+def test_serve_options_pass_through():
+    cfg = load_config(_minimal(deployment={"num_replicas": 3, "max_queued_requests": 5}))
+    opts = cfg.models[0].deployment.serve_options()
+    assert opts["num_replicas"] == 3 and opts["max_queued_requests"] == 5
+    assert "autoscaling_config" not in opts
+
+
+def test_replica_count_change_keeps_replicas_but_source_change_restarts_them():
+    def stamp(args):
+        model = AppConfig.model_validate(args).models[0]
+        init = model.model_dump(exclude={"deployment"})
+        return _restart_on_change({"num_cpus": 1}, init)["runtime_env"]["env_vars"]["FANYI_CONFIG_HASH"]
+
+    base = stamp(_minimal(deployment={"num_replicas": 1}))
+    assert stamp(_minimal(deployment={"num_replicas": 4})) == base
+    assert stamp({"models": [{"name": "m", "source": "models/other"}]}) != base
