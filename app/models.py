@@ -97,11 +97,9 @@ def _convert(gguf_path: Path, out_dir: Path) -> None:
     if tokenizer("x").input_ids[0] != config.bos_token_id:
         raise PrepareError("the converted tokenizer does not prepend <bos>")
     tokenizer.save_pretrained(out_dir)
-    # safetensors writes model.safetensors as 0600; honour the umask so a serving user can read it.
-    umask = os.umask(0)
-    os.umask(umask)
+    # safetensors writes model.safetensors as 0600; a serving user other than the builder must read it.
     for path in out_dir.iterdir():
-        path.chmod(0o666 & ~umask)
+        path.chmod(0o644)
 
 
 def prepare_default_model(out_dir: Path) -> Path:

@@ -1,14 +1,10 @@
 """Synthetic model folders built locally, so tests and speed runs never need a model hub.
 
-- `write_tiny_model`: a random-weight Qwen2 causal LM (~0.4M parameters) with a trained byte-level
-  BPE tokenizer, small enough for CPU tests with transformers and vLLM's CPU backend.
-- `write_shape_model`: config + tokenizer (no weights) with a production model's exact shapes, for
-  GPU speed runs with vLLM `load_format="dummy"`.
-
-Both tokenizers use Qwen's own pipeline (NFC, Qwen split regex, byte-level BPE): transformers 5
-ignores tokenizer.json's pipeline for `model_type: qwen2` and rebuilds Qwen2Tokenizer from the
-vocab and merges alone, so any other tokenizer model (WordLevel, WordPiece) would be mangled there.
-Folders are built in a temporary sibling, renamed into place, and marked complete last.
+`write_tiny_model`: a random ~0.5M-parameter Qwen2 LM for CPU tests (transformers, vLLM CPU).
+`write_shape_model`: a production model's config + tokenizer, no weights, for vLLM speed runs
+with `load_format="dummy"`. Both tokenizers are byte-level BPE with Qwen's own pipeline, because
+transformers 5 ignores tokenizer.json's pipeline for `model_type: qwen2` and rebuilds Qwen2Tokenizer
+from vocab + merges alone: any other tokenizer model (WordLevel, WordPiece) gets mangled there.
 """
 
 from __future__ import annotations
@@ -37,36 +33,21 @@ _QWEN_SPLIT = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
 
 # BPE training text: the languages the service translates between (Chinese gets multi-byte merges).
 _CORPUS = """\
-Translate the following text from English to German.
-Translate the following text from Chinese to English.
+Translate the following text from English to German. Translate it from Chinese to English.
 The quick brown fox jumps over the lazy dog.
-Good morning, how are you today?
-The weather is nice and the sun is shining.
-Please send me the report before Friday.
-Machine translation has improved a lot in recent years.
+Good morning, how are you today? The weather is nice and the sun is shining.
+Please send me the report before Friday. Machine translation has improved a lot in recent years.
 We are going to the train station at eight o'clock.
-This service translates documents between many languages.
-Thank you very much for your help!
-Übersetze den folgenden Text ins Deutsche.
-Der schnelle braune Fuchs springt über den faulen Hund.
-Guten Morgen, wie geht es Ihnen heute?
-Das Wetter ist schön und die Sonne scheint.
+This service translates documents between many languages. Thank you very much for your help!
+Übersetze den folgenden Text ins Deutsche. Der schnelle braune Fuchs springt über den faulen Hund.
+Guten Morgen, wie geht es Ihnen heute? Das Wetter ist schön und die Sonne scheint.
 Bitte schicken Sie mir den Bericht vor Freitag.
 Maschinelle Übersetzung hat sich in den letzten Jahren stark verbessert.
-Wir fahren um acht Uhr zum Bahnhof.
-Vielen Dank für Ihre Hilfe!
-Die Straße ist nass, weil es gestern geregnet hat.
-Ich möchte ein Glas Wasser, bitte.
-请把下面的文字翻译成英文。
-敏捷的棕色狐狸跳过了那只懒狗。
-早上好，你今天好吗？
-今天天气很好，阳光明媚。
-请在星期五之前把报告发给我。
-近年来机器翻译有了很大的进步。
-我们八点钟去火车站。
-非常感谢你的帮助！
-这个服务可以在多种语言之间翻译文件。
-我想要一杯水，谢谢。
+Wir fahren um acht Uhr zum Bahnhof. Vielen Dank für Ihre Hilfe!
+Die Straße ist nass, weil es gestern geregnet hat. Ich möchte ein Glas Wasser, bitte.
+请把下面的文字翻译成英文。敏捷的棕色狐狸跳过了那只懒狗。早上好，你今天好吗？
+今天天气很好，阳光明媚。请在星期五之前把报告发给我。近年来机器翻译有了很大的进步。
+我们八点钟去火车站。非常感谢你的帮助！这个服务可以在多种语言之间翻译文件。我想要一杯水，谢谢。
 """
 # Common English words (trained lower-case and Capitalised), so English prompts mostly encode to
 # one token per word, roughly like the real Qwen tokenizer; other text falls back to bytes.
@@ -79,12 +60,6 @@ even new want because any these give day most us is are was were been has had di
 got translate translation text following language languages english german chinese french spanish
 sentence word words document documents please thank thanks hello world morning today tomorrow
 yesterday weather sun rain report friday monday week month help water glass train station city
-house car road street book letter email message question answer problem system service model user
-assistant request response error result value number name place part case point group company
-government life hand child eye woman man thing fact area night home money story student school
-country family room mother father friend business information power health side head very much many
-more less long short great little big small high low old young right left last next same different
-important large early late able own best better free full sure real open close should must may
 """
 
 
@@ -138,12 +113,10 @@ def _train_bpe(pad_to: int | None = None):
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     backend.decoder = decoders.ByteLevel()
+    # Specials get ids 0, 1, 2; the full byte alphabet means any text encodes without <unk>.
     trainer = trainers.BpeTrainer(
-        vocab_size=2000,
-        special_tokens=[ENDOFTEXT, IM_START, IM_END],  # ids 0, 1, 2
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodes: no <unk>
-        show_progress=False,
-    )
+        vocab_size=2000, special_tokens=[ENDOFTEXT, IM_START, IM_END], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     text = _CORPUS + _WORDS + _WORDS.title()  # title(): "Hello" is a token as well as "hello"
     backend.train_from_iterator(text.splitlines(), trainer)
     if pad_to is None:
@@ -151,8 +124,7 @@ def _train_bpe(pad_to: int | None = None):
     # Dummy weights sample any id, and the detokenizer must decode each one. Extra vocab entries
     # that no merge produces are never emitted by encode but decode fine; "Ġw123" reads " w123".
     spec = json.loads(backend.to_str())
-    vocab = spec["model"]["vocab"]
-    i = 0
+    vocab, i = spec["model"]["vocab"], 0
     while len(vocab) < pad_to:
         vocab.setdefault(f"Ġw{i}", len(vocab))
         i += 1
@@ -162,7 +134,7 @@ def _train_bpe(pad_to: int | None = None):
 
 
 def _save_tokenizer(backend, out_dir: Path, max_len: int) -> None:
-    """Save as a transformers fast tokenizer with the ChatML template; portable across 4.x and 5.x."""
+    """Save as a transformers fast tokenizer with the ChatML template (transformers 4.x and 5.x)."""
     from transformers import PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast(
@@ -199,18 +171,14 @@ def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
 
         backend = _train_bpe()
         _save_tokenizer(backend, tmp, max_len=2048)
+        # head_dim = 128 / 2 heads = 64, the smallest vLLM's CPU attention accepts; 1 KV head
+        # keeps grouped-query attention as in the real models. The vocabulary is a multiple of 64
+        # like real checkpoints: the ids past the tokenizer decode to "".
         config = Qwen2Config(
-            # Multiple of 64 like real checkpoints; the ids past the tokenizer decode to "".
-            vocab_size=-(-backend.get_vocab_size() // 64) * 64,
-            hidden_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=2,  # head_dim = 128 / 2 = 64, the smallest vLLM's CPU backend takes
-            num_key_value_heads=1,  # grouped-query attention, like the real Qwen models
-            intermediate_size=256,
-            max_position_embeddings=2048,
-            rope_theta=10000.0,
-            tie_word_embeddings=True,
-            eos_token_id=backend.token_to_id(IM_END),
+            vocab_size=-(-backend.get_vocab_size() // 64) * 64, hidden_size=128,
+            num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+            intermediate_size=256, max_position_embeddings=2048, rope_theta=10000.0,
+            tie_word_embeddings=True, eos_token_id=backend.token_to_id(IM_END),
             pad_token_id=backend.token_to_id(ENDOFTEXT),
         )
         config.architectures = ["Qwen2ForCausalLM"]
@@ -230,13 +198,11 @@ SHAPES: dict[str, tuple[str, dict]] = {
     "qwen2.5-7b": ("Qwen2", dict(
         hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
         intermediate_size=18944, vocab_size=152064, max_position_embeddings=32768,
-        rms_norm_eps=1e-6, tie_word_embeddings=False, max_window_layers=28,
-    )),
+        rms_norm_eps=1e-6, tie_word_embeddings=False, max_window_layers=28)),
     "qwen3-14b": ("Qwen3", dict(
         hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=8,
         head_dim=128, intermediate_size=17408, vocab_size=151936, max_position_embeddings=40960,
-        rms_norm_eps=1e-6, tie_word_embeddings=False, max_window_layers=40,
-    )),
+        rms_norm_eps=1e-6, tie_word_embeddings=False, max_window_layers=40)),
 }
 
 
@@ -252,13 +218,10 @@ def write_shape_model(out_dir: Path, shape: str) -> Path:
         # len(tokenizer) == vocab_size: every id a dummy-weight model can sample has a token.
         backend = _train_bpe(pad_to=params["vocab_size"])
         _save_tokenizer(backend, tmp, max_len=params["max_position_embeddings"])
+        pad = backend.token_to_id(ENDOFTEXT)
         config = getattr(transformers, f"{family}Config")(
-            **params,
-            rope_theta=1e6,
-            bos_token_id=backend.token_to_id(ENDOFTEXT),
-            eos_token_id=backend.token_to_id(IM_END),
-            pad_token_id=backend.token_to_id(ENDOFTEXT),
-        )
+            **params, rope_theta=1e6, bos_token_id=pad, pad_token_id=pad,
+            eos_token_id=backend.token_to_id(IM_END))
         config.architectures = [f"{family}ForCausalLM"]
         config.dtype = "bfloat16"
         _save_config(config, tmp, backend, dtype="bfloat16", rope_theta=1e6)
@@ -267,20 +230,18 @@ def write_shape_model(out_dir: Path, shape: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.synthetic_models",
-                                     description="Write synthetic model folders (no downloads).")
+    parser = argparse.ArgumentParser(prog="python -m app.synthetic_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     tiny = sub.add_parser("tiny", help="tiny random Qwen2 model for CPU tests")
-    tiny.add_argument("--out", type=Path, required=True)
     tiny.add_argument("--seed", type=int, default=0)
     shape = sub.add_parser("shape", help="config + tokenizer of a real model for load_format=dummy")
     shape.add_argument("shape", choices=sorted(SHAPES))
-    shape.add_argument("--out", type=Path, required=True)
+    for p in (tiny, shape):
+        p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.command == "tiny":
-        print(write_tiny_model(args.out, seed=args.seed))
-    else:
-        print(write_shape_model(args.out, args.shape))
+    path = (write_tiny_model(args.out, seed=args.seed) if args.command == "tiny"
+            else write_shape_model(args.out, args.shape))
+    print(path)
     return 0
 
 

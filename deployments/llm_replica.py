@@ -126,7 +126,10 @@ class LLMReplica:
         return len(self.engine.tokenizer.encode(text, add_special_tokens=False))
 
     async def info(self) -> dict[str, Any]:
-        return {"model": self.config.name, "max_model_len": self.engine.max_model_len}
+        from ray import serve
+
+        replica = serve.get_replica_context().replica_id.unique_id
+        return {"model": self.config.name, "max_model_len": self.engine.max_model_len, "replica": replica}
 
     # -- Ray Serve hooks ----------------------------------------------------------------------------
 

@@ -35,7 +35,10 @@ api = FastAPI(
 )
 
 
-def _error_response(err: FanyiError, request_id: str | None = None) -> JSONResponse:
+def _error_response(err: FanyiError, request_id: str | None = None, request: Request | None = None) -> JSONResponse:
+    metrics = getattr(request.app.state, "metrics", None) if request is not None else None
+    if metrics is not None:  # errors raised before a route ran (validation, unknown model)
+        metrics.observe_error("-", err.error_type)
     headers = {"x-request-id": request_id} if request_id else None
     return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
 
@@ -46,18 +49,18 @@ async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONRe
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
     msg = first.get("msg", "invalid request body")
-    return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param))
+    return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param), request=request)
 
 
 @api.exception_handler(FanyiError)
 async def _fanyi_error(request: Request, exc: FanyiError) -> JSONResponse:
-    return _error_response(exc)
+    return _error_response(exc, request=request)
 
 
 @api.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     rid = uuid.uuid4().hex
-    return _error_response(to_client_error(exc, rid), rid)
+    return _error_response(to_client_error(exc, rid), rid, request)
 
 
 @api.exception_handler(StarletteHTTPException)
@@ -87,6 +90,7 @@ class Router:
         self.app_name = context.app_name
         self.metrics = RouterMetrics(context.replica_id.unique_id)
         api.state.max_request_bytes = self.config.limits.max_request_bytes
+        api.state.metrics = self.metrics
 
     # -- plain routes -------------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ class Cluster:
         self.workdir = workdir
         self.dashboard_port = free_port()
         self.http_port = free_port()
+        self.gcs_port = free_port()
         self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0"}
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -78,7 +79,7 @@ class Cluster:
                               capture_output=True, text=True)
 
     def start(self) -> None:
-        self.run(str(BIN / "ray"), "start", "--head", "--num-cpus", "8", "--port", str(free_port()),
+        self.run(str(BIN / "ray"), "start", "--head", "--num-cpus", "8", "--port", str(self.gcs_port),
                  "--dashboard-port", str(self.dashboard_port), "--include-dashboard", "true",
                  "--temp-dir", str(self.workdir / "ray"), "--disable-usage-stats")
 
@@ -136,6 +137,17 @@ def _wait_http(url: str, timeout: float = 120) -> None:
             pass
         time.sleep(1)
     raise TimeoutError(url)
+
+
+@pytest.fixture(scope="session")
+def serve_handles(cluster):
+    """Connect this test process to the cluster as a Ray driver, to reach replicas by handle."""
+    import ray
+    from ray import serve
+
+    ray.init(address=f"127.0.0.1:{cluster.gcs_port}", log_to_driver=False)
+    yield lambda deployment: serve.get_deployment_handle(deployment, app_name=APP_NAME)
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")
