@@ -3,19 +3,22 @@
 `serve run serve_config.yaml` calls `build_app` with the YAML's `args`. Nothing here runs at import;
 the config is validated when the app is built, so a bad field fails `serve run`/`serve deploy` with
 a message naming it, before any replica starts.
+
+Deployment names are fixed ("LLM:<model name>", "Router") because operators scale through the
+`deployments:` section of the Serve config, which names them. Serve hashes the `args` into the app's
+code version, so a change there rolls every replica, while a changed replica count or autoscaling
+setting in `deployments:` is applied in place.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
 from app.config import AppConfig, ConfigError, ModelConfig, load_config
-from cluster.placement import replica_actor_options
+from cluster.placement import replica_actor_options, router_actor_options
 from deployments.engine import Engine
 from deployments.llm_replica import LLMReplica
 from deployments.router import Router
@@ -55,36 +58,24 @@ def _check_engine_args(model: ModelConfig) -> None:
                           f"unknown vLLM engine arguments {unknown}")
 
 
-def _restart_on_change(actor_options: dict[str, Any], init: Any) -> dict[str, Any]:
-    """Serve restarts replicas only when code or actor options change, never for new init args.
-    Stamping a hash of the init args into the replica's environment makes a changed model config
-    roll the replicas, while replica counts (kept out of the init args) stay lightweight updates."""
-    digest = hashlib.sha256(json.dumps(init, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    runtime_env = dict(actor_options.get("runtime_env") or {})
-    runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), "FANYI_CONFIG_HASH": digest}
-    return {**actor_options, "runtime_env": runtime_env}
-
-
 def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None = None):
     engines = engines or default_engines()
     handles = {}
     for model in config.models:
         _check_engine_args(model)
         model = model.model_copy(update={"source": resolve_source(model.source)})
-        # Deployment options stay out of the init args: Serve then treats a replica-count change
-        # as a lightweight update and keeps the running replicas.
         init = model.model_dump(exclude={"deployment"})
         options = {
             **model.deployment.serve_options(),
             "name": model.deployment_name,
-            "ray_actor_options": _restart_on_change(replica_actor_options(model), init),
+            "ray_actor_options": replica_actor_options(model),
         }
         handles[model.name] = serve.deployment(LLMReplica).options(**options).bind(init, engines[model.engine])
     router_init = config.model_dump(exclude={"router": True, "models": {"__all__": {"deployment"}}})
     router_options = {
         **config.router.serve_options(),
         "name": "Router",
-        "ray_actor_options": _restart_on_change({"num_cpus": config.router.num_cpus}, router_init),
+        "ray_actor_options": router_actor_options(config.router.num_cpus),
     }
     return serve.deployment(Router).options(**router_options).bind(handles, router_init)
 

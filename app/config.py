@@ -97,6 +97,12 @@ class ModelConfig(_Strict):
     prompt_style: Literal["chat", "few_shot"] = Field(
         "chat", description="chat: instruct models with a chat template; few_shot: base models."
     )
+    stream_chunk_rate: float = Field(
+        2000.0, gt=0,
+        description="Chunks per second one replica streams, summed over its requests. Under load each chunk "
+        "carries several tokens (the first token always goes out at once), which keeps Ray's per-item cost "
+        "from capping throughput.",
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="Extra engine keyword arguments (vLLM AsyncEngineArgs fields)."
     )
@@ -129,11 +135,8 @@ class AppConfig(_Strict):
 
     models: list[ModelConfig] = Field(min_length=1, description="Served models; the first is the default.")
     router: DeploymentOptions = Field(
-        default_factory=lambda: DeploymentOptions(
-            autoscaling_config=AutoscalingConfig(min_replicas=1, max_replicas=2, target_ongoing_requests=64),
-            max_ongoing_requests=512,
-            max_queued_requests=-1,
-        )
+        # One replica unless the Serve config's `deployments:` section scales it (see builder).
+        default_factory=lambda: DeploymentOptions(max_ongoing_requests=512, max_queued_requests=-1)
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 

@@ -21,7 +21,9 @@ else
   serve run cluster/profiles/gpu-1x7b-dummy.yaml >"$OUT/server-$mode.log" 2>&1 &
 fi
 server=$!
-until curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null; do
+# Ready means the model answers: /health is 200 once every model has a healthy replica
+# (bare vLLM has /health too).
+until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; do
   sleep 2
   if [ $(( $(date +%s) - start )) -gt 420 ] || ! kill -0 $server 2>/dev/null; then
     echo "server not ready"; tail -40 "$OUT/server-$mode.log"; exit 1
@@ -30,8 +32,8 @@ done
 echo "$mode ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions-$mode.txt"
 python3 -m app.client_check --base-url "http://127.0.0.1:$PORT/v1" --model "$NAME" >"$OUT/client-$mode.json" 2>&1
 head -c 1500 "$OUT/client-$mode.json"; echo
-for c in ${CONCURRENCY:-1 64}; do
-  n=$(( c < 8 ? 16 : c * 4 ))
+for c in ${CONCURRENCY:-1 64 256}; do
+  n=$(( c < 8 ? 16 : c * 3 ))
   vllm bench serve --backend openai-chat --endpoint /v1/chat/completions --base-url "http://127.0.0.1:$PORT" \
     --model "$NAME" --tokenizer "$MODEL_DIR" --dataset-name random --random-input-len 256 --random-output-len 256 \
     --num-prompts $n --max-concurrency $c --ignore-eos --percentile-metrics ttft,tpot,itl,e2el \

@@ -16,6 +16,10 @@ from app.config import ModelConfig
 DEFAULT_CPU_KVCACHE_GIB = "1"
 
 
+def router_actor_options(num_cpus: float) -> dict[str, Any]:
+    return {"num_cpus": num_cpus}
+
+
 def replica_actor_options(model: ModelConfig) -> dict[str, Any]:
     env = dict(model.env)
     opts: dict[str, Any] = {"num_cpus": model.deployment.num_cpus}

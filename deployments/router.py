@@ -84,6 +84,8 @@ class Router:
     def __init__(self, models: dict[str, Any], config: dict[str, Any]):
         self.config = AppConfig.model_validate(config)
         self.handles = models
+        # Built once: `.options()` per request costs a handle copy on the latency path.
+        self.stream_handles = {name: h.options(stream=True) for name, h in models.items()}
         self.default_model = self.config.models[0].name
         self.created = int(time.time())
         context = serve.get_replica_context()
@@ -156,6 +158,7 @@ class Router:
         model = body.model or self.default_model
         try:
             model, handle = self._handle(body.model)
+            streamer = self.stream_handles[model]
             if not body.stream:
                 result: GenerateChunk = await handle.complete.remote(req)
                 self.metrics.observe_tokens(model, result.prompt_tokens, result.completion_tokens)
@@ -166,7 +169,7 @@ class Router:
             queued = self.metrics.queued.labels(self.metrics.replica, model)
             queued.inc()
             try:
-                stream = handle.options(stream=True).generate.remote(req)
+                stream = streamer.generate.remote(req)
                 # Wait for the first chunk before answering: errors found by the replica (context
                 # length, overload) still become a 4xx/503 instead of an error inside a 200 stream.
                 first = await stream.__anext__()

@@ -53,13 +53,15 @@ def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
                 "models": [
                     {"name": "tiny", "source": str(tiny_model), "device": "cpu", "dtype": "bfloat16",
                      "max_model_len": 1024, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
-                     "deployment": {**small, "num_replicas": replicas}},
+                     "deployment": small},
                     {"name": "tiny-hf", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
                      "max_model_len": 1024, "deployment": {**small, "num_replicas": 1}},
                 ],
                 "router": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 256},
                 "limits": {"max_request_bytes": 65536},
             },
+            # Scaling lives in Serve's own section: changing it is applied in place.
+            "deployments": [{"name": "LLM:tiny", "num_replicas": replicas}],
         }],
     }
 

@@ -26,7 +26,7 @@ def _wait_replicas(cluster, deployment: str, count: int, timeout: float = 300) -
     raise TimeoutError(f"{deployment} did not reach {count} replicas: {cluster.status()}")
 
 
-def test_replica_count_change_by_serve_deploy_loses_no_request(cluster, tiny_model, base_url):
+def test_replica_count_change_by_serve_deploy_loses_no_request(cluster, tiny_model, base_url, serve_handles):
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused", max_retries=0, timeout=120)
     stop, ok, failures = threading.Event(), [], []
 
@@ -43,6 +43,7 @@ def test_replica_count_change_by_serve_deploy_loses_no_request(cluster, tiny_mod
             except Exception as exc:  # any failure is what this test is about
                 failures.append(repr(exc))
 
+    hf_replica = serve_handles("LLM:tiny-hf").info.remote().result(timeout_s=30)["replica"]
     workers = [threading.Thread(target=traffic, args=(i % 2 == 0,)) for i in range(3)]
     for w in workers:
         w.start()
@@ -61,5 +62,6 @@ def test_replica_count_change_by_serve_deploy_loses_no_request(cluster, tiny_mod
             w.join(timeout=120)
     assert failures == []
     assert during_up > 0 and len(ok) > during_up
-    # The other model and the router were not touched by the change.
+    # A replica-count change is applied in place: the other model's replica was never restarted.
+    assert serve_handles("LLM:tiny-hf").info.remote().result(timeout_s=30)["replica"] == hf_replica
     assert _replicas(cluster, "LLM:tiny-hf") == 1 and _replicas(cluster, "Router") == 1

@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.builder import _restart_on_change
 from app.config import AppConfig, ConfigError, load_config
 from cluster.placement import replica_actor_options
 
@@ -25,15 +24,26 @@ def test_shipped_configs_validate(path):
     assert config.models and config.models[0].name
 
 
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_scaling_overrides_name_real_deployments(path):
+    app = yaml.safe_load(path.read_text())["applications"][0]
+    names = {"Router"} | {m.deployment_name for m in load_config(app["args"]).models}
+    overrides = app.get("deployments", [])
+    assert overrides, "ship the scaling knobs in Serve's deployments: section"
+    assert {d["name"] for d in overrides} <= names
+
+
 def test_gpu_profiles_reserve_whole_gpus():
-    four = load_config(_args(ROOT / "cluster/profiles/gpu-4x7b.yaml")).models[0]
+    four_app = yaml.safe_load((ROOT / "cluster/profiles/gpu-4x7b.yaml").read_text())["applications"][0]
+    four = load_config(four_app["args"]).models[0]
     assert four.source == "Qwen/Qwen2.5-7B-Instruct"
     assert replica_actor_options(four)["num_gpus"] == 1
-    assert four.deployment.autoscaling_config.max_replicas == 4
-    pair = load_config(_args(ROOT / "cluster/profiles/gpu-2x14b-tp2.yaml")).models[0]
+    assert four_app["deployments"][0]["autoscaling_config"]["max_replicas"] == 4
+    pair_app = yaml.safe_load((ROOT / "cluster/profiles/gpu-2x14b-tp2.yaml").read_text())["applications"][0]
+    pair = load_config(pair_app["args"]).models[0]
     assert pair.source == "Qwen/Qwen3-14B"
     assert replica_actor_options(pair)["num_gpus"] == 2
-    assert pair.deployment.num_replicas == 2
+    assert pair_app["deployments"][0]["num_replicas"] == 2
 
 
 def test_cpu_models_get_a_kv_cache_size_and_no_gpus():
@@ -84,14 +94,3 @@ def test_serve_options_pass_through():
     opts = cfg.models[0].deployment.serve_options()
     assert opts["num_replicas"] == 3 and opts["max_queued_requests"] == 5
     assert "autoscaling_config" not in opts
-
-
-def test_replica_count_change_keeps_replicas_but_source_change_restarts_them():
-    def stamp(args):
-        model = AppConfig.model_validate(args).models[0]
-        init = model.model_dump(exclude={"deployment"})
-        return _restart_on_change({"num_cpus": 1}, init)["runtime_env"]["env_vars"]["FANYI_CONFIG_HASH"]
-
-    base = stamp(_minimal(deployment={"num_replicas": 1}))
-    assert stamp(_minimal(deployment={"num_replicas": 4})) == base
-    assert stamp({"models": [{"name": "m", "source": "models/other"}]}) != base
