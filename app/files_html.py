@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from typing import Sequence
 
 from app.files_core import Part, SpliceDoc, UnitList, UnsupportedFile, decode_text
+from app.files_html_attrs import TagPart, readable_attrs, tag_part
 
 INLINE = frozenset(
     "a abbr acronym b bdi bdo big br cite code data del dfn em font i img input ins kbd mark nobr q s samp "
@@ -25,7 +26,6 @@ INLINE = frozenset(
 SKIP = frozenset("script style pre textarea svg math".split())
 CODE = frozenset("code kbd samp var".split())
 VOID = frozenset("area base br col embed hr img input keygen link meta param source track wbr".split())
-META_TEXT = frozenset("description og:title og:description twitter:title twitter:description".split())
 # Start tags that implicitly close an open element of the listed kinds (a subset of the HTML rules,
 # enough to keep the open-element stack right for translate="no" and skipped elements).
 _CLOSES = {"li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "td": {"td", "th"}, "th": {"td", "th"},
@@ -119,46 +119,11 @@ def _tokenize(text: str) -> list[_Event]:
 
 
 @dataclass(frozen=True)
-class _AttrEdit:
-    start: int  # the value's span in the tag's source text
-    end: int
-    quote: str  # '"', "'" or "" (unquoted)
-    lead: str  # whitespace around the value, kept outside the unit
-    trail: str
-    index: int
-
-    def render(self, raw: str, translations: Sequence[str]) -> str:
-        source = raw[self.start:self.end]
-        value = self.lead + translations[self.index] + self.trail
-        if value == html.unescape(source):
-            return source  # unchanged: keep the original spelling of its character references
-        if not self.quote:
-            return '"' + html.escape(value, quote=True) + '"'
-        entity = "&quot;" if self.quote == '"' else "&#x27;"
-        return html.escape(value, quote=False).replace(self.quote, entity)
-
-
-@dataclass(frozen=True)
-class _TagPart:
-    """A start tag with translatable attribute values; the rest of the tag is copied."""
-
-    raw: str
-    edits: tuple[_AttrEdit, ...]
-
-    def render(self, translations: Sequence[str]) -> str:
-        out, pos = [], 0
-        for edit in self.edits:
-            out += [self.raw[pos:edit.start], edit.render(self.raw, translations)]
-            pos = edit.end
-        return "".join(out) + self.raw[pos:]
-
-
-@dataclass(frozen=True)
 class _TextPart:
     """A unit of text with inline markup, put back as the translation says."""
 
     index: int
-    tags: tuple[_TagPart, ...]  # inline start tags in it whose attributes are units of their own
+    tags: tuple[TagPart, ...]  # inline start tags in it whose attributes are units of their own
 
     def render(self, translations: Sequence[str]) -> str:
         out = translations[self.index]
@@ -171,11 +136,38 @@ class _TextPart:
         return out
 
 
-@dataclass
-class _Open:
-    tag: str
-    skip: bool
-    code: bool
+class _OpenElements:
+    """The open-element stack, with counters so that a page of thousands of unclosed tags stays linear."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, bool, bool]] = []  # tag, skipped (no translation inside), code
+        self.count: dict[str, int] = {}
+        self.skip = 0  # open elements whose content is not translated
+        self.code = 0
+
+    def push(self, tag: str, skip: bool, code: bool) -> None:
+        self.stack.append((tag, skip, code))
+        self.count[tag] = self.count.get(tag, 0) + 1
+        self.skip += skip
+        self.code += code
+
+    def pop(self) -> str:
+        tag, skip, code = self.stack.pop()
+        self.count[tag] -= 1
+        self.skip -= skip
+        self.code -= code
+        return tag
+
+    def close(self, tag: str) -> None:
+        """Close the innermost open `tag` and everything inside it; a stray end tag closes nothing."""
+        if self.count.get(tag):
+            while self.pop() != tag:
+                pass
+
+    def implied_close(self, tag: str) -> None:
+        closes = _CLOSES.get(tag, set()) | ({"p"} if tag in _CLOSES_P else set())
+        while self.stack and self.stack[-1][0] in closes:
+            self.pop()
 
 
 class _Builder:
@@ -184,7 +176,7 @@ class _Builder:
         self.units = units
         self.parts: list[str | Part] = []
         self.cursor = 0  # source up to here is in parts
-        self.stack: list[_Open] = []
+        self.open = _OpenElements()
         self.run_start: int | None = None  # the current run of text and inline tags
         self.run_end = 0
         self.run_text = False
@@ -192,48 +184,40 @@ class _Builder:
 
     def build(self, events: list[_Event], bom: bool) -> SpliceDoc:
         for ev in events:
-            skipping = any(o.skip for o in self.stack)
             if ev.kind == "start":
-                self._implied_close(ev.tag)
-                skipping = any(o.skip for o in self.stack)
-                skip = ev.tag in SKIP or (ev.attrs.get("translate") or "").strip().lower() == "no"
-                if not skipping and ev.tag in INLINE and not skip:
-                    self._extend(ev, False)
-                    if _attr_names(ev):
-                        self.run_tags.append(ev)
-                elif not skipping:
-                    self._flush()
-                    if not skip:
-                        self._emit_tag(ev)
-                if not ev.void:
-                    self.stack.append(_Open(ev.tag, skip, ev.tag in CODE))
+                self._start(ev)
             elif ev.kind == "end":
-                if not skipping and ev.tag in INLINE:
+                if not self.open.skip and ev.tag in INLINE:
                     self._extend(ev, False)
-                elif not skipping:
+                elif not self.open.skip:
                     self._flush()
-                self._pop(ev.tag)
-            elif not skipping:
-                if ev.kind == "text":
-                    in_code = any(o.code for o in self.stack)
-                    self._extend(ev, not in_code and bool(html.unescape(self.src[ev.start:ev.end]).strip()))
-                else:
-                    self._flush()  # comments and declarations are never translated, so they end a unit
+                self.open.close(ev.tag)
+            elif self.open.skip:
+                continue
+            elif ev.kind == "text":
+                text = html.unescape(self.src[ev.start:ev.end])
+                self._extend(ev, not self.open.code and bool(text.strip()))
+            else:
+                self._flush()  # comments and declarations are never translated, so they end a unit
         self._flush()
         self._literal_to(len(self.src))
         return SpliceDoc(self.units.units, self.parts, bom)
 
-    def _implied_close(self, tag: str) -> None:
-        closes = _CLOSES.get(tag, set()) | ({"p"} if tag in _CLOSES_P else set())
-        while self.stack and self.stack[-1].tag in closes:
-            self.stack.pop()
-
-    def _pop(self, tag: str) -> None:
-        """Close the innermost open `tag` and everything inside it; a stray end tag closes nothing."""
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i].tag == tag:
-                del self.stack[i:]
-                return
+    def _start(self, ev: _Event) -> None:
+        self.open.implied_close(ev.tag)
+        skip = ev.tag in SKIP or (ev.attrs.get("translate") or "").strip().lower() == "no"
+        if self.open.skip:
+            pass  # inside a skipped element nothing is translated; only the nesting is followed
+        elif ev.tag in INLINE and not skip:
+            self._extend(ev, False)
+            if readable_attrs(ev.tag, ev.attrs):
+                self.run_tags.append(ev)
+        else:
+            self._flush()
+            if not skip:
+                self._emit_tag(ev)
+        if not ev.void:
+            self.open.push(ev.tag, skip, ev.tag in CODE)
 
     def _extend(self, ev: _Event, has_text: bool) -> None:
         if self.run_start is None:
@@ -250,7 +234,7 @@ class _Builder:
             end = self.run_end - (len(raw) - len(raw.rstrip()))
             self._literal_to(start)
             index = self.units.add(self.src[start:end], "html")
-            tags = tuple(t for t in (self._tag_part(ev) for ev in self.run_tags) if t)
+            tags = tuple(t for t in (self._tag_part(ev) for ev in self.run_tags) if t)  # after the text unit
             self.parts.append(_TextPart(index, tags))
             self.cursor = end
         else:
@@ -270,75 +254,5 @@ class _Builder:
             self.parts.append(self.src[self.cursor:pos])
             self.cursor = pos
 
-    def _tag_part(self, ev: _Event) -> _TagPart | None:
-        spans = _attr_value_spans(ev.raw)
-        edits = []
-        for name in sorted(_attr_names(ev), key=lambda n: spans.get(n, (0,))[0]):  # units in source order
-            value = ev.attrs[name] or ""
-            if name not in spans or html.unescape(ev.raw[spans[name][0]:spans[name][1]]) != value:
-                continue  # our scan disagrees with the parser's: leave the attribute alone
-            text = value.strip()
-            lead = value[:len(value) - len(value.lstrip())]
-            trail = value[len(lead) + len(text):]
-            start, end, quote = spans[name]
-            edits.append(_AttrEdit(start, end, quote, lead, trail, self.units.add(text, "plain")))
-        return _TagPart(ev.raw, tuple(edits)) if edits else None
-
-
-def _attr_names(ev: _Event) -> list[str]:
-    """The attributes of this start tag that people read, and that have text."""
-    a = ev.attrs
-    kind = (a.get("type") or "").strip().lower()
-    names = ["title", "aria-label"]
-    if ev.tag in ("img", "area") or (ev.tag == "input" and kind == "image"):
-        names.append("alt")
-    if ev.tag in ("input", "textarea"):
-        names.append("placeholder")
-    if ev.tag == "input" and kind in ("submit", "button", "reset"):
-        names.append("value")
-    if ev.tag == "meta" and (a.get("name") or a.get("property") or "").strip().lower() in META_TEXT:
-        names.append("content")
-    return [n for n in names if (a.get(n) or "").strip()]
-
-
-def _attr_value_spans(raw: str) -> dict[str, tuple[int, int, str]]:
-    """Where each attribute's value lies in a start tag's source: name -> (start, end, quote).
-
-    html.parser gives attribute values but not their offsets; this scans the tag the way the HTML
-    tokenizer does (name, optional "=", quoted or bare value). The caller checks the result against
-    the parser's values, so a disagreement only means an attribute is left untranslated.
-    """
-    spans: dict[str, tuple[int, int, str]] = {}
-    n, i = len(raw), 1
-    while i < n and not (raw[i].isspace() or raw[i] in "/>"):
-        i += 1  # the tag name
-    while i < n:
-        while i < n and (raw[i].isspace() or raw[i] == "/"):
-            i += 1
-        if i >= n or raw[i] == ">":
-            break
-        start = i
-        i += 1  # a name may begin with "=" in the spec's tokenizer
-        while i < n and not (raw[i].isspace() or raw[i] in "/>="):
-            i += 1
-        name = raw[start:i].lower()
-        j = i
-        while j < n and raw[j].isspace():
-            j += 1
-        if j >= n or raw[j] != "=":
-            continue  # an attribute without a value
-        j += 1
-        while j < n and raw[j].isspace():
-            j += 1
-        if j < n and raw[j] in "\"'":
-            close = raw.find(raw[j], j + 1)
-            close = n if close < 0 else close
-            spans.setdefault(name, (j + 1, close, raw[j]))
-            i = close + 1
-        else:
-            end = j
-            while end < n and not (raw[end].isspace() or raw[end] == ">"):
-                end += 1
-            spans.setdefault(name, (j, end, ""))
-            i = end
-    return spans
+    def _tag_part(self, ev: _Event) -> TagPart | None:
+        return tag_part(ev.raw, ev.tag, ev.attrs, self.units)

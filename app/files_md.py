@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from app.files_core import Line, LinesSpan, Part, SpliceDoc, UnitList, decode_text, eol_of, split_line, \
-    split_lines
+from app.files_core import (Line, LinesSpan, Part, SpliceDoc, UnitList, decode_text, eol_of, split_line,
+                            split_lines)
 
 _QUOTES = r"[ \t]*(?:>[ \t]?)*[ \t]*"
 _FENCE = re.compile(_QUOTES + r"(`{3,}|~{3,}|\$\$(?=[ \t]*$))")
@@ -130,8 +130,11 @@ class _Reader:
             self.in_list = self.in_list or bool(opener.group("list"))
             self.block = [split_line(raw, opener.end())]
             return
-        prefix = _CONTINUATION.match(body).end()
-        self.block.append(split_line(raw, prefix))
+        line = split_line(raw, _CONTINUATION.match(body).end())
+        if line.content:
+            self.block.append(line)
+        else:  # a bare ">" is a blank line inside a quote: it ends the paragraph
+            self._literal(i, i + 1)
 
     def _table(self, i: int) -> int:
         """Each non-empty cell of the header and body rows is a one-line unit; pipes stay in the file."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from app.files_core import Line, LinesSpan, Part, SpliceDoc, UnitList, UnsupportedFile, decode_text, eol_of, \
-    split_line, split_lines
+from app.files_core import (Line, LinesSpan, Part, SpliceDoc, UnitList, UnsupportedFile, decode_text, eol_of,
+                            split_line, split_lines)
 
 
 def read_txt(data: bytes, max_units: int) -> SpliceDoc:
@@ -43,8 +43,8 @@ _INDEX = re.compile(r"[ \t]*[0-9]+[ \t]*")
 def read_srt(data: bytes, max_units: int) -> SpliceDoc:
     """One unit per cue: its text lines joined with "\\n"; numbers, timings and blank lines are literal."""
     text, bom = decode_text(data)
-    lines = [line.rstrip("\r\n") for line in split_lines(text)]
     raw = split_lines(text)
+    lines = [line.rstrip("\r\n") for line in raw]
     units = UnitList(max_units)
     parts: list[str | Part] = []
 

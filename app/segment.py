@@ -1,18 +1,15 @@
 """Cutting a document into pieces to translate, and masking what the model must copy verbatim.
 
-`split` guarantees the round trip: "".join(p.text for p in pieces) == text, for every input, so the
-service reassembles a translated document by replacing translatable pieces and nothing else.
-Structure (line breaks, indentation, list and heading marks, code, markup) lives in the pieces
-that are not translated; a translatable piece never holds a line break in plain text or markdown.
-
-`protect` swaps URLs, e-mails, code, tags and format specifiers for ⟦n⟧ tokens before a piece goes
-to the model, and `restore` puts them back, tolerating the ways models mangle such tokens.
+Round trip: "".join(p.text for p in split(text, ...)) == text for every input, so the service rebuilds a
+document by replacing the translatable pieces; structure (line breaks, indentation, list and heading
+marks, code, markup) stays in the pieces that are not translated.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -31,15 +28,14 @@ class Masked:
     slots: dict[str, str]  # placeholder token ("⟦0⟧") -> the original text it stands for
 
 
-# What restore recognises as a placeholder; protect masks any such text already in the source, so a
-# literal "[[3]]" in a document can never be mistaken for a slot.
+# What restore takes for a placeholder; protect masks such text in a source, so a literal "[[3]]" stays literal.
 _SLOT = re.compile(r"(?:⟦|〚|\[\s*\[)\s*(\d+)\s*(?:⟧|〛|\]\s*\])")
-# Printable ASCII but space, quote, angle brackets, backtick: a URL stops at the first CJK character,
-# which is how URLs sit in Chinese text ("访问https://x.cn获取").
+# Printable ASCII but space " < > `: a URL ends at the first CJK character, as in "访问https://x.cn获取".
 _URL_CHAR = r"[!#-;=?-_a-~]"
+_URL_TAIL = ".,;:!?'\"*_"
 _PROTECT = re.compile("|".join([
     _SLOT.pattern,
-    r"(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)",  # inline code span
+    r"(?P<ticks>`+)(?!`)[^\n]+?(?<!`)(?P=ticks)(?!`)",  # inline code span, on one line
     r"<(?P<tag>code|kbd|samp|var|tt)\b[^>]*>.*?</(?P=tag)\s*>",  # HTML code element, content included
     r"<!--.*?-->",
     r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>",  # HTML/XML tag
@@ -55,17 +51,15 @@ _PROTECT = re.compile("|".join([
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
-    """Where protected text lies. A URL gives back the punctuation that ends the sentence after it."""
+    """Where protected text lies."""
     out = []
     for m in _PROTECT.finditer(text):
         start, end = m.span()
-        while m.group("url") and end > start:
-            last = text[end - 1]
-            opener = {")": "(", "]": "["}.get(last)
-            if last in ".,;:!?'\"*_" or (opener and text.count(opener, start, end) < text.count(last, start, end)):
-                end -= 1  # sentence punctuation, or a ")" the URL never opened: "(see https://x.io)."
-            else:
-                break
+        if m.group("url"):  # give back sentence punctuation, and a ")" the URL never opened: "(see https://x.io)."
+            url = m[0].rstrip(_URL_TAIL)
+            while url[-1:] in (")", "]") and url.count("([" [url[-1] == "]"]) < url.count(url[-1]):
+                url = url[:-1].rstrip(_URL_TAIL)
+            end = start + len(url)
         out.append((start, end))
     return out
 
@@ -73,129 +67,94 @@ def _spans(text: str) -> list[tuple[int, int]]:
 def protect(segment: str) -> Masked:
     """Replace what the model must copy verbatim with ⟦n⟧ tokens; identical originals share a token."""
     slots: dict[str, str] = {}
-    by_text: dict[str, str] = {}
+    tokens: dict[str, str] = {}  # original -> token
     parts, last = [], 0
     for start, end in _spans(segment):
-        original = segment[start:end]
-        if original not in by_text:
-            by_text[original] = f"⟦{len(by_text)}⟧"
-            slots[by_text[original]] = original
-        parts += [segment[last:start], by_text[original]]
+        token = tokens.setdefault(segment[start:end], f"⟦{len(tokens)}⟧")
+        slots[token] = segment[start:end]
+        parts += [segment[last:start], token]
         last = end
-    parts.append(segment[last:])
-    return Masked("".join(parts), slots)
+    return Masked("".join([*parts, segment[last:]]), slots)
 
 
 def restore(text: str, slots: dict[str, str]) -> tuple[str, list[str]]:
-    """Put the originals back; return the text and the slot keys the model dropped.
+    """Put the originals back; also return the slot keys the model dropped.
 
-    Accepts "⟦ 0 ⟧", "[[0]]", "〚0〛" and full-width digits. A ⟦n⟧ the model invented is removed: no
-    legitimate text can contain one (protect masks any that were in the source).
+    Takes "⟦ 0 ⟧", "[[0]]", "〚0〛" and full-width digits too. A ⟦n⟧ the model invented is removed:
+    no legitimate text holds one, since protect masks any that were in the source.
     """
-    by_number = {int(_SLOT.fullmatch(k).group(1)) if _SLOT.fullmatch(k) else int(k): (k, v)
-                 for k, v in slots.items()}
-    seen: set[str] = set()
-
-    def put_back(m: re.Match) -> str:
-        hit = by_number.get(int(m.group(1)))
-        if hit is None:
-            return "" if m.group(0).startswith("⟦") else m.group(0)
-        seen.add(hit[0])
-        return hit[1]
-
+    by_number = {int(_SLOT.fullmatch(key)[1]): (key, original) for key, original in slots.items()}
+    found = {int(m[1]) for m in _SLOT.finditer(text)}
     # One pass: restored originals are never scanned again, so nested masking stays correct.
-    restored = _SLOT.sub(put_back, text)
-    missing = [key for _, (key, _) in sorted(by_number.items()) if key not in seen]
-    return restored, missing
+    restored = _SLOT.sub(lambda m: by_number.get(int(m[1]), ("", "" if m[0].startswith("⟦") else m[0]))[1], text)
+    return restored, [key for number, (key, _) in sorted(by_number.items()) if number not in found]
 
 
 def _translatable(text: str) -> bool:
     """Worth sending to the model: some letter remains once protected spans are taken out."""
-    masked = _PROTECT.sub(" ", text)
-    return any(unicodedata.category(c).startswith("L") for c in masked)
+    return any(unicodedata.category(c).startswith("L") for c in _PROTECT.sub(" ", text))
 
 
 # --- sentences --------------------------------------------------------------------------------------
 
 _ABBREVIATIONS = frozenset(
-    "e.g. i.e. etc. vs. cf. al. dr. mr. mrs. ms. prof. sr. jr. st. mt. no. nos. nr. fig. figs. eq. "
-    "approx. inc. ltd. co. corp. dept. vol. pp. ed. est. rev. gen. gov. ca. bzw. usw. z.b. d.h. "
-    "jan. feb. mar. apr. jun. jul. aug. sep. sept. oct. nov. dec. u.s. u.k. a.m. p.m. ph.d.".split())
+    "e.g. i.e. etc. vs. cf. al. dr. mr. mrs. ms. prof. sr. jr. st. mt. no. nos. nr. fig. figs. eq. approx. inc. ltd. "
+    "co. corp. dept. vol. pp. ed. est. rev. gen. gov. ca. bzw. usw. z.b. d.h. jan. feb. mar. apr. jun. jul. aug. "
+    "sep. sept. oct. nov. dec. u.s. u.k. a.m. p.m. ph.d.".split())
 _CLOSERS = "\"'”’)\\]»」』）】》"
 _LATIN_END = re.compile(rf"[.!?…।؟۔]+[{_CLOSERS}]*(?=\s+(\S))")
-_CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_CJK_END = re.compile(rf"(?:[。！？；]+|(?<=[{_CJK_CHARS}])(?:…+|\.{{3,}}))[{_CLOSERS}]*")
+_CJK_END = re.compile(rf"(?:[。！？；]+|(?<=[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af])(?:…+|\.{{3,}}))"
+                      rf"[{_CLOSERS}]*")
+_WORD_BEFORE = re.compile(r"\S*\Z")
+_DOTTED = re.compile(r"(?:\w\.)+\w")
+_SPACES = re.compile(r"\s*")
 _CLAUSE = re.compile(r"[,;:，、；：](?=\s)|[，、；：]")
 
 
-def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start < pos < end for start, end in spans)
+def _inside(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The protected span that pos falls strictly inside, if any (spans are sorted and disjoint)."""
+    i = bisect_left(spans, (pos,)) - 1
+    return spans[i] if i >= 0 and spans[i][0] < pos < spans[i][1] else None
 
 
 def _sentence_ends(text: str, spans: list[tuple[int, int]]) -> list[int]:
-    ends = []
+    ends = [m.end() for m in _CJK_END.finditer(text) if m.end() < len(text) and not _inside(m.start() + 1, spans)]
     for m in _LATIN_END.finditer(text):
-        if _inside(m.start() + 1, spans) or m.group(1).islower():  # "e.g. the", "3 p.m. today"
-            continue
-        if m.group().startswith(".") and not m.group().startswith(".."):
-            i = m.start()
-            while i > 0 and not text[i - 1].isspace():
-                i -= 1
-            word = text[i:m.start()].lstrip("([\"'“‘")
-            if (word + ".").lower() in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
-                continue  # "Dr. Smith", "J. K. Rowling"
-            if re.fullmatch(r"(?:\w\.)+\w", word):  # "U.S", "e.g" without the list
-                continue
-        ends.append(m.end())
-    ends += [m.end() for m in _CJK_END.finditer(text) if m.end() < len(text) and not _inside(m.start() + 1, spans)]
+        word = _WORD_BEFORE.search(text, max(0, m.start() - 40), m.start())[0].lstrip("([\"'“‘")
+        # "Dr. Smith", "J. K. Rowling", dotted ones not on the list ("U.S."), "e.g. the", "3 p.m. today"
+        abbreviation = m[0] == "." and ((word + ".").lower() in _ABBREVIATIONS or _DOTTED.fullmatch(word)
+                                         or (len(word) == 1 and word.isalpha()))
+        if not (abbreviation or m[1].islower() or _inside(m.start() + 1, spans)):
+            ends.append(m.end())
     return sorted(set(ends))
 
 
-def _cut(text: str, start: int, limit: int, spans: list[tuple[int, int]]) -> tuple[int, int]:
-    """Where to break an over-long sentence: (end of this part, start of the next)."""
-    window = text[start:limit]
-    for finder in (lambda: [start + m.end() for m in _CLAUSE.finditer(window)],
-                   lambda: [start + m.start() for m in re.finditer(r"\s", window)]):
-        for pos in reversed(finder()):
-            if pos > start and not _inside(pos, spans):
-                return pos, _skip_space(text, pos)
+def _break(text: str, start: int, limit: int, ends: list[int], spans: list[tuple[int, int]]) -> int:
+    """The furthest good place to end a chunk: a sentence end, else a clause break, else a space."""
+    for candidates in (ends,  # the character just past the limit still shows whether a break fits
+                       [m.end() for m in _CLAUSE.finditer(text, start, limit + 1)],
+                       [m.start() for m in _SPACES.finditer(text, start, limit + 1) if m.group()]):
+        for pos in reversed(candidates):
+            if start < pos <= limit and not _inside(pos, spans):
+                return pos
     pos = limit  # no break at all (CJK without punctuation): cut hard, but not through a URL or a mark
-    for s, e in spans:
-        if s < pos < e:
-            pos = s if s > start else e
-    while start + 1 < pos < len(text) and unicodedata.combining(text[pos]):
+    if span := _inside(pos, spans):
+        pos = span[0] if span[0] > start else span[1]
+    while start + 1 < pos < len(text) and unicodedata.category(text[pos]).startswith("M"):
         pos -= 1
-    return pos, pos
-
-
-def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
     return pos
 
 
 def _chunks(text: str, max_chars: int) -> list[Piece]:
-    """Sentences packed into chunks of at most max_chars; the spaces between chunks stay out."""
+    """Whole sentences packed into chunks of at most max_chars; the spaces between chunks stay out."""
     spans = _spans(text)
-    units, start = [], 0
-    for end in [*_sentence_ends(text, spans), len(text)]:
-        start = _skip_space(text, start)
-        while end - start > max_chars:
-            cut, start_next = _cut(text, start, start + max_chars, spans)
-            units.append((start, cut))
-            start = start_next
-        if end > start:
-            units.append((start, end))
-        start = max(start, end)
-    pieces: list[Piece] = []
-    chunk_start, chunk_end = units[0]
-    for unit_start, unit_end in [*units[1:], (len(text), len(text))]:
-        if unit_end - chunk_start <= max_chars and unit_start < len(text):
-            chunk_end = unit_end
-            continue
-        chunk = text[chunk_start:chunk_end]
-        pieces += [Piece(chunk, _translatable(chunk)), Piece(text[chunk_end:unit_start], False)]
-        chunk_start, chunk_end = unit_start, unit_end
+    ends = _sentence_ends(text, spans)
+    pieces, start = [], 0
+    while start < len(text):
+        end = len(text) if len(text) - start <= max_chars else _break(text, start, start + max_chars, ends, spans)
+        after = _SPACES.match(text, end).end()
+        pieces += [Piece(text[start:end], _translatable(text[start:end])), Piece(text[end:after], False)]
+        start = after
     return pieces
 
 
@@ -223,64 +182,55 @@ _PREFIX = re.compile(
     r")[ \t\u3000]*)*")
 _HEADING_CLOSE = re.compile(r"[ \t]+#+[ \t]*$")
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
-_DELIMITER_ROW = re.compile(r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*")  # |---|:-:|
+_DELIMITER_ROW = re.compile(r"[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?)?[ \t]*")  # |---|:-:|, ---|---
 _CELL_SEP = re.compile(r"(?<!\\)\|")
 
 
-def _line(line: str, max_chars: int, markdown: bool) -> list[Piece]:
+def _line(line: str, max_chars: int, markdown: bool, table_row: bool = False) -> list[Piece]:
     body = line.rstrip("\r\n")
+    end = Piece(line[len(body):], False)
+    if table_row:  # pipes are structure, each cell is its own text
+        return [p for i, cell in enumerate(_CELL_SEP.split(body))
+                for p in (Piece("|" if i else "", False), *_content(cell, max_chars))] + [end]
     prefix = _PREFIX.match(body).end()
     rest, suffix = body[prefix:], ""
     if markdown and "#" in body[:prefix] and (m := _HEADING_CLOSE.search(rest)):
-        rest, suffix = rest[:m.start()], rest[m.start():]  # "## Title ##": closing marks stay
-    return [Piece(body[:prefix], False), *_content(rest, max_chars), Piece(suffix + line[len(body):], False)]
-
-
-def _table_row(line: str, max_chars: int) -> list[Piece]:
-    body = line.rstrip("\r\n")
-    pieces: list[Piece] = []
-    for i, cell in enumerate(_CELL_SEP.split(body)):
-        pieces += [Piece("|" if i else "", False), *_content(cell, max_chars)]
-    return [*pieces, Piece(line[len(body):], False)]
+        rest, suffix = rest[:m.start()], rest[m.start():]  # "## Title ##": the closing marks stay
+    return [Piece(body[:prefix], False), *_content(rest, max_chars), Piece(suffix, False), end]
 
 
 def _table_rows(lines: list[str]) -> set[int]:
-    """Lines of GFM tables: a paragraph with a delimiter row, or lines framed by pipes."""
-    rows: set[int] = set()
-    start = 0
-    for i in range(len(lines) + 1):
-        if i == len(lines) or not lines[i].strip():
-            para = range(start, i)
-            if any("|" in lines[j] and _DELIMITER_ROW.fullmatch(lines[j].rstrip("\r\n")) for j in para):
-                rows.update(j for j in para if _CELL_SEP.search(lines[j]))
-            start = i + 1
-        elif lines[i].strip().startswith("|") and lines[i].strip().endswith("|") and len(lines[i].strip()) > 1:
-            rows.add(i)
+    """Lines of GFM tables: those with a pipe, in a paragraph that has a delimiter row (|---|:--:|)."""
+    rows, paragraph = set(), []
+    for i, line in enumerate([*lines, ""]):
+        if line.strip():
+            paragraph.append(i)
+        elif any(_DELIMITER_ROW.fullmatch(lines[j].rstrip("\r\n")) for j in paragraph):
+            rows.update(j for j in paragraph if _CELL_SEP.search(lines[j]))
+        paragraph = paragraph if line.strip() else []
     return rows
+
+
+def _code_block_end(lines: list[str], i: int) -> int | None:
+    """Last line of the code (or front matter) block that starts at line i; None if none starts there."""
+    if i == 0 and lines[0].rstrip() == "---":  # YAML front matter: metadata, not prose
+        return next((j for j in range(1, len(lines)) if lines[j].rstrip() in ("---", "...")), None)
+    if fence := _FENCE.match(lines[i]):  # up to a closing fence of the same kind and length, or the end
+        closing = re.compile(rf"[ \t]*{re.escape(fence[1][0])}{{{len(fence[1])},}}[ \t]*")
+        return next((j for j in range(i + 1, len(lines)) if closing.fullmatch(lines[j].rstrip("\r\n"))),
+                    len(lines) - 1)
+    return None
 
 
 def _split_lines(text: str, max_chars: int, markdown: bool) -> list[Piece]:
     lines = [m.group() for m in _LINE.finditer(text) if m.group()]
-    pieces: list[Piece] = []
-    i = 0
-    if markdown and lines and lines[0].rstrip() == "---":  # YAML front matter: metadata, not prose
-        close = next((j for j in range(1, len(lines)) if lines[j].rstrip() in ("---", "...")), None)
-        if close is not None:
-            pieces.append(Piece("".join(lines[:close + 1]), False))
-            i = close + 1
     rows = _table_rows(lines) if markdown else set()
+    pieces, i = [], 0
     while i < len(lines):
-        fence = _FENCE.match(lines[i]) if markdown else None
-        if fence:  # fenced code, up to a closing fence of the same kind and length, or the end
-            mark = fence.group(1)
-            closing = re.compile(rf"[ \t]*{re.escape(mark[0])}{{{len(mark)},}}[ \t]*")
-            end = next((j for j in range(i + 1, len(lines)) if closing.fullmatch(lines[j].rstrip("\r\n"))),
-                       len(lines) - 1)
-            pieces.append(Piece("".join(lines[i:end + 1]), False))
-            i = end + 1
-            continue
-        pieces += _table_row(lines[i], max_chars) if i in rows else _line(lines[i], max_chars, markdown)
-        i += 1
+        end = _code_block_end(lines, i) if markdown else None
+        pieces += (_line(lines[i], max_chars, markdown, i in rows) if end is None
+                   else [Piece("".join(lines[i:end + 1]), False)])
+        i = (i if end is None else end) + 1
     return pieces
 
 
@@ -300,17 +250,13 @@ class _Events(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.events: list[tuple[tuple[int, int], str, str]] = []
 
-    def _add(self, kind: str, tag: str = "") -> None:
-        self.events.append((self.getpos(), kind, tag))
-
-    def handle_starttag(self, tag, attrs): self._add("start", tag)
-    def handle_startendtag(self, tag, attrs): self._add("startend", tag)
-    def handle_endtag(self, tag): self._add("end", tag)
-    def handle_data(self, data): self._add("data")
-    def handle_comment(self, data): self._add("comment")
-    def handle_decl(self, decl): self._add("decl")
-    def handle_pi(self, data): self._add("decl")
-    def unknown_decl(self, data): self._add("decl")
+    def handle_starttag(self, tag, attrs): self.events.append((self.getpos(), "start", tag))
+    def handle_startendtag(self, tag, attrs): self.events.append((self.getpos(), "startend", tag))
+    def handle_endtag(self, tag): self.events.append((self.getpos(), "end", tag))
+    def handle_data(self, data): self.events.append((self.getpos(), "data", ""))
+    def handle_comment(self, data): self.events.append((self.getpos(), "comment", ""))
+    def handle_decl(self, data): self.events.append((self.getpos(), "decl", ""))
+    handle_pi = unknown_decl = handle_decl
 
 
 def _split_html(text: str, max_chars: int) -> list[Piece]:
@@ -321,13 +267,10 @@ def _split_html(text: str, max_chars: int) -> list[Piece]:
     events = [(line_starts[line - 1] + col, kind, tag) for (line, col), kind, tag in parser.events]
     if not events or events[0][0] > 0:
         events.insert(0, (0, "data", ""))
-    pieces: list[Piece] = []
-    run_start: int | None = None  # start of the current run of inline content
-    raw = 0
-    for k, (start, kind, tag) in enumerate(events):
-        end = events[k + 1][0] if k + 1 < len(events) else len(text)
-        inline = kind in ("data", "comment") or (kind != "decl" and tag in _INLINE)
-        if inline and not raw:
+    events.append((len(text), "decl", ""))  # a sentinel that ends the last run
+    pieces, run_start, raw = [], None, 0  # run_start: where the current run of inline content began
+    for (start, kind, tag), (end, _, _) in zip(events, [*events[1:], events[-1]]):
+        if not raw and (kind in ("data", "comment") or (kind != "decl" and tag in _INLINE)):
             run_start = start if run_start is None else run_start
             continue
         if run_start is not None:
@@ -336,28 +279,21 @@ def _split_html(text: str, max_chars: int) -> list[Piece]:
         pieces.append(Piece(text[start:end], False))
         if tag in _RAW and kind in ("start", "end"):
             raw = raw + 1 if kind == "start" else max(raw - 1, 0)
-    if run_start is not None:
-        pieces += _content(text[run_start:], max_chars)
     return pieces
 
 
 def split(text: str, fmt: str = "plain", max_chars: int = 400) -> list[Piece]:
-    """Pieces whose texts concatenate to `text`; translate only those with `translate=True`.
-
-    Lines are units in plain text and markdown; a line longer than max_chars is cut into sentences
-    packed up to max_chars. In html, inline runs between block tags are the units.
-    """
+    """Pieces whose texts concatenate to `text`. Units are lines (plain, markdown) or runs of inline
+    content between block tags (html); a unit over max_chars is cut into sentences packed up to it."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
     raw = _split_html(text, max_chars) if fmt == "html" else _split_lines(text, max_chars, fmt == "markdown")
     merged: list[Piece] = []
-    for piece in raw:  # drop empties, fuse neighbouring structure into one piece
-        if not piece.text:
-            continue
-        if merged and not piece.translate and not merged[-1].translate:
+    for piece in raw:  # fuse neighbouring structure into one piece, drop empties
+        if merged and not (piece.translate or merged[-1].translate):
             merged[-1] = Piece(merged[-1].text + piece.text, False)
-        else:
+        elif piece.text:
             merged.append(piece)
     return merged
