@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 MODEL_DIR ?= models/gemma-3-270m
 
-.PHONY: install model serve test test-unit clean
+.PHONY: install model serve browser test test-unit clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ model: $(MODEL_DIR)/fanyi-prepared.json
 serve: install model
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/serve run serve_config.yaml
 
-test: install
+# Headless Chromium for tests/integration/test_web_page.py: Debian's packages, as Selenium's own
+# browser download needs the network. Installed only when missing (needs root).
+browser:
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: install browser
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests
 
 test-unit: install

@@ -4,7 +4,7 @@
 the config is validated when the app is built, so a bad field fails `serve run`/`serve deploy` with
 a message naming it, before any replica starts.
 
-Deployment names are fixed ("LLM:<model name>", "Router") because operators scale through the
+Deployment names are fixed ("LLM:<model name>", "PostProcessor", "Router") because operators scale through the
 `deployments:` section of the Serve config, which names them. Serve hashes the `args` into the app's
 code version, so a change there rolls every replica, while a changed replica count or autoscaling
 setting in `deployments:` is applied in place.
@@ -21,6 +21,7 @@ from app.config import AppConfig, ConfigError, ModelConfig, load_config
 from cluster.placement import replica_actor_options, router_actor_options
 from deployments.engine import Engine
 from deployments.llm_replica import LLMReplica
+from deployments.postprocess import PostProcessor
 from deployments.router import Router
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -71,13 +72,17 @@ def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None
             "ray_actor_options": replica_actor_options(model),
         }
         handles[model.name] = serve.deployment(LLMReplica).options(**options).bind(init, engines[model.engine])
+    postprocessor = serve.deployment(PostProcessor).options(
+        **config.postprocessor.serve_options(), name="PostProcessor",
+        ray_actor_options={"num_cpus": config.postprocessor.num_cpus},
+    ).bind()
     router_init = config.model_dump(exclude={"router": True, "models": {"__all__": {"deployment"}}})
     router_options = {
         **config.router.serve_options(),
         "name": "Router",
         "ray_actor_options": router_actor_options(config.router.num_cpus),
     }
-    return serve.deployment(Router).options(**router_options).bind(handles, router_init)
+    return serve.deployment(Router).options(**router_options).bind(handles, router_init, postprocessor)
 
 
 def build_app(args: dict[str, Any]):

@@ -126,8 +126,13 @@ class ModelConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    max_request_bytes: int = Field(1 << 20, ge=1024, description="Largest accepted request body.")
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="Largest accepted JSON request body.")
+    max_file_bytes: int = Field(10 << 20, ge=1024, description="Largest accepted upload for file translation.")
+    max_file_units: int = Field(5000, ge=1, description="Most paragraphs/cues one uploaded file may hold.")
     max_tokens_cap: int | None = Field(None, ge=1, description="Upper bound on max_tokens for any request.")
+    translation_memory_entries: int = Field(
+        100_000, ge=0, description="Translated segments each router replica remembers (0: no memory)."
+    )
 
 
 class AppConfig(_Strict):
@@ -137,6 +142,9 @@ class AppConfig(_Strict):
     router: DeploymentOptions = Field(
         # One replica unless the Serve config's `deployments:` section scales it (see builder).
         default_factory=lambda: DeploymentOptions(max_ongoing_requests=512, max_queued_requests=-1)
+    )
+    postprocessor: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_cpus=0.25, max_ongoing_requests=256, max_queued_requests=-1)
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 

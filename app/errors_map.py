@@ -13,7 +13,18 @@ from app.errors import EngineUnavailable, FanyiError, InternalError, Overloaded
 logger = logging.getLogger("fanyi.router")
 
 
-def to_client_error(exc: BaseException, request_id: str) -> FanyiError:
+def current_request_id() -> str:
+    """The id Ray Serve gave this HTTP request: its proxy returns it as `x-request-id` and its logs
+    carry it, so a client's report leads straight to the log lines."""
+    try:
+        from ray.serve.context import _get_serve_request_context
+
+        return _get_serve_request_context().request_id or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def to_client_error(exc: BaseException, request_id: str | None = None) -> FanyiError:
     if isinstance(exc, FanyiError):
         return exc
     cause = getattr(exc, "cause", None)  # ray.exceptions.RayTaskError keeps the replica's exception here
@@ -25,5 +36,6 @@ def to_client_error(exc: BaseException, request_id: str) -> FanyiError:
     if name in ("ActorDiedError", "RayActorError", "ActorUnavailableError", "DeploymentUnavailableError"):
         logger.warning("request %s: replica unavailable: %s", request_id, name)
         return EngineUnavailable("the model replica is restarting; retry shortly")
+    request_id = request_id or current_request_id()
     logger.error("request %s failed", request_id, exc_info=exc)
     return InternalError(f"internal error (request id {request_id})")

@@ -46,6 +46,14 @@ class RouterMetrics:
             "fanyi_requests_streaming", "Requests receiving tokens right now.", ["replica", "model"], **labels
         )
 
+        self.memory = Counter(
+            "fanyi_translation_memory", "Translation-memory lookups by result (hit: no engine call).",
+            ["replica", "model", "result"], **labels,
+        )
+
+    def observe_memory(self, model: str, hit: bool) -> None:
+        self.memory.labels(self.replica, model, "hit" if hit else "miss").inc()
+
     def observe_request(self, model: str, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(self.replica, model, endpoint, str(status)).inc()
         if status < 400:

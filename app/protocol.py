@@ -180,3 +180,46 @@ SSE_DONE = sse("[DONE]")
 
 def model_card(name: str, created: int, root: str, parent: str | None = None) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": created, "owned_by": "fanyi", "root": root, "parent": parent}
+
+
+# -- translation ------------------------------------------------------------------------------------
+
+MAX_SEGMENTS = 256
+MAX_GLOSSARY = 200
+
+
+class TranslateRequest(_Request):
+    """POST /v1/translate. Exactly one of `text` (a document, split by the service) or `segments`
+    (already split; the answer's `translations` are aligned with them)."""
+
+    text: str | None = Field(None, description="A text or document to translate.")
+    segments: list[str] | None = Field(None, max_length=MAX_SEGMENTS, description="Pre-split segments.")
+    target_lang: str = Field(description="BCP-47 code of the target language (see GET /v1/languages).")
+    source_lang: str | None = Field(None, description="Source language; detected when omitted.")
+    model: str | None = Field(None, description="Served model or adapter; the first one when omitted.")
+    glossary: dict[str, str] | None = Field(None, description="Source term -> required translation.")
+    format: Literal["plain", "markdown", "html"] = "plain"
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stream: bool = Field(False, description="Server-sent events: ordered `delta` events, then `done`.")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> "TranslateRequest":
+        if (self.text is None) == (self.segments is None):
+            raise ValueError("give exactly one of text or segments")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is empty")
+        if self.segments is not None and not any(s.strip() for s in self.segments):
+            raise ValueError("segments are all empty")
+        if self.glossary and (len(self.glossary) > MAX_GLOSSARY or any(
+                not k.strip() or not v.strip() for k, v in self.glossary.items())):
+            raise ValueError(f"glossary takes up to {MAX_GLOSSARY} non-empty term pairs")
+        return self
+
+
+def translation_result(rid: str, model: str, source: str, target: str, whole: str | None,
+                       segments: list[dict], use: dict, cached: int) -> dict[str, Any]:
+    return {
+        "id": rid, "object": "translation", "created": int(time.time()), "model": model,
+        "source_lang": source, "target_lang": target, "text": whole,
+        "translations": segments, "usage": use, "cached": cached,
+    }

@@ -33,6 +33,7 @@ class GenerateRequest:
     prompt: str | None = None
     prompt_token_ids: list[int] | None = None
     max_tokens: int | None = None  # None: whatever context is left after the prompt
+    clamp_max_tokens: bool = False  # True: lower max_tokens to fit the context instead of failing
     temperature: float = 1.0
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
@@ -84,6 +85,8 @@ class LLMReplica:
                 param="messages" if req.messages is not None else "prompt",
             )
         max_tokens = req.max_tokens if req.max_tokens is not None else limit - prompt_len
+        if req.clamp_max_tokens:
+            max_tokens = min(max_tokens, limit - prompt_len)
         if prompt_len + max_tokens > limit:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {limit} tokens; you asked for {prompt_len + max_tokens} "

@@ -13,17 +13,22 @@ import time
 import uuid
 from typing import Any, AsyncIterator, Callable
 
-from fastapi import FastAPI, Request
+from pathlib import Path
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import protocol
+from app import languages, protocol
 from app.config import AppConfig
 from app.errors import FanyiError, InvalidRequest, ModelNotFound, error_body
-from app.errors_map import to_client_error
+from app.errors_map import current_request_id, to_client_error
+from app.memory import TranslationMemory
 from app.metrics import CONTENT_TYPE, RouterMetrics
+from app.translate_api import TranslateService
+from app.translation import Translator
 from deployments.llm_replica import GenerateChunk, GenerateRequest
 
 logger = logging.getLogger("fanyi.router")
@@ -35,12 +40,12 @@ api = FastAPI(
 )
 
 
-def _error_response(err: FanyiError, request_id: str | None = None, request: Request | None = None) -> JSONResponse:
+def _error_response(err: FanyiError, request: Request | None = None) -> JSONResponse:
+    """Serve's proxy adds the `x-request-id` header, the id its logs carry too."""
     metrics = getattr(request.app.state, "metrics", None) if request is not None else None
     if metrics is not None:  # errors raised before a route ran (validation, unknown model)
         metrics.observe_error("-", err.error_type)
-    headers = {"x-request-id": request_id} if request_id else None
-    return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
+    return JSONResponse(err.to_body(), status_code=err.status_code)
 
 
 @api.exception_handler(RequestValidationError)
@@ -59,8 +64,7 @@ async def _fanyi_error(request: Request, exc: FanyiError) -> JSONResponse:
 
 @api.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    rid = uuid.uuid4().hex
-    return _error_response(to_client_error(exc, rid), rid, request)
+    return _error_response(to_client_error(exc, current_request_id()), request)
 
 
 @api.exception_handler(StarletteHTTPException)
@@ -69,9 +73,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code)
 
 
+STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png",
+                ".svg": "image/svg+xml", ".ico": "image/x-icon"}
+FILE_ROUTE = "/v1/translate/file"
+
+
 @api.middleware("http")
 async def _limit_body(request: Request, call_next):
-    limit = getattr(request.app.state, "max_request_bytes", None)
+    state = request.app.state
+    limit = getattr(state, "max_file_bytes" if request.url.path == FILE_ROUTE else "max_request_bytes", None)
     length = request.headers.get("content-length")
     if limit and length and length.isdigit() and int(length) > limit:
         body = error_body(f"request body exceeds {limit} bytes", "invalid_request_error", code="request_too_large")
@@ -81,7 +92,7 @@ async def _limit_body(request: Request, call_next):
 
 @serve.ingress(api)
 class Router:
-    def __init__(self, models: dict[str, Any], config: dict[str, Any]):
+    def __init__(self, models: dict[str, Any], config: dict[str, Any], postprocessor: Any):
         self.config = AppConfig.model_validate(config)
         self.handles = models
         # Built once: `.options()` per request costs a handle copy on the latency path.
@@ -91,8 +102,12 @@ class Router:
         context = serve.get_replica_context()
         self.app_name = context.app_name
         self.metrics = RouterMetrics(context.replica_id.unique_id)
-        api.state.max_request_bytes = self.config.limits.max_request_bytes
+        limits = self.config.limits
+        api.state.max_request_bytes = limits.max_request_bytes
+        api.state.max_file_bytes = limits.max_file_bytes
         api.state.metrics = self.metrics
+        translator = Translator(TranslationMemory(limits.translation_memory_entries), postprocessor, self.metrics)
+        self.translation = TranslateService(translator, self._resolve, self.metrics)
 
     # -- plain routes -------------------------------------------------------------------------------
 
@@ -116,6 +131,47 @@ class Router:
     @api.get("/metrics")
     async def metrics(self) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    @api.get("/v1/languages")
+    async def list_languages(self) -> dict:
+        return {"object": "list", "data": languages.all_languages()}
+
+    @api.get("/", include_in_schema=False)
+    async def index(self) -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @api.get("/static/{name}", include_in_schema=False)
+    async def static(self, name: str) -> FileResponse:
+        path = STATIC / name
+        if name not in {p.name for p in STATIC.iterdir()} or path.suffix not in STATIC_TYPES:
+            raise StarletteHTTPException(404, "Not Found")
+        return FileResponse(path, media_type=STATIC_TYPES[path.suffix])
+
+    # -- translation --------------------------------------------------------------------------------
+
+    @api.post("/v1/translate")
+    async def translate(self, body: protocol.TranslateRequest) -> Response:
+        """Translate a text or a list of segments; JSON, or server-sent events with `stream: true`."""
+        return await self.translation.translate(body)
+
+    @api.post(FILE_ROUTE)
+    async def translate_file(
+        self,
+        file: UploadFile = File(description="A .txt, .md, .srt, .html or .docx file."),
+        target_lang: str = Form(),
+        source_lang: str | None = Form(None),
+        model: str | None = Form(None),
+        glossary: str | None = Form(None, description="A JSON object of term -> translation."),
+    ) -> Response:
+        """Translate an uploaded file; the answer is the same file, translated, structure intact."""
+        limit = self.config.limits.max_file_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            return JSONResponse(error_body(f"file exceeds {limit} bytes", "invalid_request_error", "file",
+                                           "file_too_large"), status_code=413)
+        return await self.translation.translate_file(
+            file.filename or "upload.txt", data, target_lang, source_lang or None, model or None, glossary,
+            self.config.limits.max_file_units)
 
     # -- generation ---------------------------------------------------------------------------------
 
@@ -145,6 +201,10 @@ class Router:
             top_p=body.top_p, stop=body.stop or [], seed=body.seed, ignore_eos=body.ignore_eos, **prompt,
         )
 
+    def _resolve(self, name: str | None) -> tuple[str, Any, Any]:
+        name, handle = self._handle(name)
+        return name, handle, self.config.model(name)
+
     def _handle(self, name: str | None) -> tuple[str, Any]:
         name = name or self.default_model
         handle = self.handles.get(name)
@@ -165,7 +225,7 @@ class Router:
                 self.metrics.observe_request(model, endpoint, 200, time.perf_counter() - started)
                 use = protocol.usage(result.prompt_tokens, result.completion_tokens)
                 payload = respond(req.request_id, model, result.text, result.finish_reason, use)
-                return JSONResponse(payload, headers={"x-request-id": req.request_id})
+                return JSONResponse(payload)
             queued = self.metrics.queued.labels(self.metrics.replica, model)
             queued.inc()
             try:
@@ -176,13 +236,13 @@ class Router:
             finally:
                 queued.dec()
         except Exception as exc:
-            err = to_client_error(exc, req.request_id)
+            err = to_client_error(exc)
             self.metrics.observe_error(model, err.error_type)
             self.metrics.observe_request(model, endpoint, err.status_code, time.perf_counter() - started)
-            return _error_response(err, req.request_id)
+            return _error_response(err)
         self.metrics.ttft.labels(self.metrics.replica, model).observe(time.perf_counter() - started)
         events = self._events(endpoint, model, req.request_id, first, stream, body.include_usage(), chunker, started)
-        return StreamingResponse(events, media_type="text/event-stream", headers={"x-request-id": req.request_id})
+        return StreamingResponse(events, media_type="text/event-stream")
 
     async def _events(
         self, endpoint, model, rid, first: GenerateChunk, stream, include_usage: bool, chunker, started
@@ -209,7 +269,7 @@ class Router:
             stream.cancel()
             raise
         except Exception as exc:
-            err = to_client_error(exc, rid)
+            err = to_client_error(exc)
             status = err.status_code
             self.metrics.observe_error(model, err.error_type)
             yield protocol.sse(err.to_body())

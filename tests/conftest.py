@@ -58,7 +58,7 @@ def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
                      "max_model_len": 1024, "deployment": {**small, "num_replicas": 1}},
                 ],
                 "router": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 256},
-                "limits": {"max_request_bytes": 65536},
+                "limits": {"max_request_bytes": 65536, "max_file_bytes": 200000},
             },
             # Scaling lives in Serve's own section: changing it is applied in place.
             "deployments": [{"name": "LLM:tiny", "num_replicas": replicas}],

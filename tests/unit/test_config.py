@@ -27,7 +27,7 @@ def test_shipped_configs_validate(path):
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_scaling_overrides_name_real_deployments(path):
     app = yaml.safe_load(path.read_text())["applications"][0]
-    names = {"Router"} | {m.deployment_name for m in load_config(app["args"]).models}
+    names = {"Router", "PostProcessor"} | {m.deployment_name for m in load_config(app["args"]).models}
     overrides = app.get("deployments", [])
     assert overrides, "ship the scaling knobs in Serve's deployments: section"
     assert {d["name"] for d in overrides} <= names

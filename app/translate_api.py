@@ -1,0 +1,128 @@
+"""Serving logic of the translation routes (/v1/translate and /v1/translate/file); the router only
+binds them to URLs. JSON or SSE out; errors are raised as FanyiError and shaped by the router."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import PurePath
+from typing import Any, AsyncIterator, Callable
+
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from app import files, languages, protocol
+from app.errors import InvalidRequest
+from app.errors_map import to_client_error
+from app.translation import Context, Translator, Usage
+
+
+class TranslateService:
+    def __init__(self, translator: Translator, resolve: Callable[[str | None], tuple[str, Any, Any]], metrics):
+        self.translator = translator
+        self.resolve = resolve  # model name -> (name, handle, ModelConfig); raises ModelNotFound
+        self.metrics = metrics
+
+    def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
+                 glossary: dict[str, str] | None, temperature: float) -> Context:
+        target = languages.normalize(target)
+        source = languages.normalize(source) if source else languages.detect(sample)
+        name, handle, config = self.resolve(model)
+        return Context(rid, name, config.prompt_style, source, target, glossary or None, temperature, handle)
+
+    async def translate(self, body: protocol.TranslateRequest) -> Response:
+        rid = "tr-" + uuid.uuid4().hex
+        started = time.perf_counter()
+        units = [(body.text, body.format)] if body.text is not None else [(s, body.format) for s in body.segments]
+        sample = body.text if body.text is not None else "\n".join(body.segments)
+        ctx = self._context(rid, body.model, body.source_lang, body.target_lang, sample, body.glossary,
+                            body.temperature)
+        pieces = self.translator.plan(units)  # size limits fail here, before any work or a 200 header
+        usage = Usage()
+        events = self.translator.run(pieces, len(units), ctx, usage)
+        if body.stream:
+            return StreamingResponse(self._sse(events, ctx, usage, body.text is not None, started),
+                                     media_type="text/event-stream")
+        results = [None] * len(units)
+        async for event in events:
+            if event[0] == "unit":
+                results[event[1]] = {"text": event[2], "flags": event[3]}
+        self.metrics.observe_request(ctx.model, "translate", 200, time.perf_counter() - started)
+        return JSONResponse(self._result(ctx, results, usage, body.text is not None))
+
+    def _result(self, ctx: Context, results: list[dict], usage: Usage, whole: bool) -> dict:
+        self.metrics.observe_tokens(ctx.model, usage.prompt_tokens, usage.completion_tokens)
+        use = protocol.usage(usage.prompt_tokens, usage.completion_tokens)
+        text = results[0]["text"] if whole else None
+        return protocol.translation_result(ctx.request_id, ctx.model, ctx.source, ctx.target, text, results,
+                                           use, usage.cached)
+
+    async def _sse(self, events: AsyncIterator[tuple], ctx: Context, usage: Usage, whole: bool,
+                   started: float) -> AsyncIterator[bytes]:
+        results: list[dict] = []
+        status = 200
+        try:
+            async for event in events:
+                if event[0] == "delta" and event[2]:
+                    yield protocol.sse({"type": "delta", "segment": event[1], "text": event[2]})
+                elif event[0] == "unit":
+                    results.append({"text": event[2], "flags": event[3]})
+                    yield protocol.sse({"type": "segment", "index": event[1], "text": event[2], "flags": event[3]})
+            yield protocol.sse({"type": "done", **self._result(ctx, results, usage, whole)})
+        except Exception as exc:  # the 200 header is gone: report in the stream, OpenAI style
+            err = to_client_error(exc)
+            status = err.status_code
+            self.metrics.observe_error(ctx.model, err.error_type)
+            yield protocol.sse(err.to_body())
+        finally:
+            self.metrics.observe_request(ctx.model, "translate", status, time.perf_counter() - started)
+        yield protocol.SSE_DONE
+
+    async def translate_file(self, filename: str, data: bytes, target_lang: str, source_lang: str | None,
+                             model: str | None, glossary: str | None, max_units: int) -> Response:
+        rid = "trf-" + uuid.uuid4().hex
+        started = time.perf_counter()
+        terms = _parse_glossary(glossary)
+        doc = files.extract(filename, data, max_units=max_units)
+        units = [(u.text, u.fmt) for u in doc.units]
+        sample = "\n".join(u.text for u in doc.units[:50])
+        ctx = self._context(rid, model, source_lang, target_lang, sample or filename, terms, 0.0)
+        usage = Usage()
+        translated = [""] * len(units)
+        if units:
+            pieces = self.translator.plan(units)
+            async for event in self.translator.run(pieces, len(units), ctx, usage):
+                if event[0] == "unit":
+                    translated[event[1]] = event[2]
+        output = doc.rebuild(translated)
+        self.metrics.observe_tokens(ctx.model, usage.prompt_tokens, usage.completion_tokens)
+        self.metrics.observe_request(ctx.model, "translate_file", 200, time.perf_counter() - started)
+        path = PurePath(filename)
+        name = f"{path.stem}.{ctx.target}{path.suffix.lower()}"
+        media = files.SUPPORTED[path.suffix.lower()]
+        headers = {"content-disposition": f'attachment; filename="{_ascii(name)}"; filename*=UTF-8\'\'{_quote(name)}',
+                   "x-fanyi-source-lang": ctx.source, "x-fanyi-cached": str(usage.cached)}
+        return Response(output, media_type=media, headers=headers)
+
+
+def _parse_glossary(raw: str | None) -> dict[str, str] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidRequest("glossary must be a JSON object of term -> translation", param="glossary") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
+                                              for k, v in value.items()):
+        raise InvalidRequest("glossary must be a JSON object of term -> translation", param="glossary")
+    return value
+
+
+def _ascii(name: str) -> str:
+    return "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
