@@ -28,8 +28,11 @@ $(MODEL_DIR)/fanyi-prepared.json: $(VENV)/.installed
 
 model: $(MODEL_DIR)/fanyi-prepared.json
 
+# Ray Serve's throughput flags reach the proxy only through the environment of `serve run`.
+SERVE_ENV := RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0
+
 serve: install model
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/serve run serve_config.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SERVE_ENV) $(BIN)/serve run serve_config.yaml
 
 # Headless Chromium for tests/integration/test_web_page.py: Debian's packages, as Selenium's own
 # browser download needs the network. Installed only when missing (needs root).

@@ -18,7 +18,7 @@ from typing import Any
 from ray import serve
 
 from app.config import AppConfig, ConfigError, ModelConfig, load_config
-from cluster.placement import replica_actor_options, router_actor_options
+from cluster.placement import replica_actor_options, actor_options
 from deployments.engine import Engine
 from deployments.llm_replica import LLMReplica
 from deployments.postprocess import PostProcessor
@@ -74,13 +74,13 @@ def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None
         handles[model.name] = serve.deployment(LLMReplica).options(**options).bind(init, engines[model.engine])
     postprocessor = serve.deployment(PostProcessor).options(
         **config.postprocessor.serve_options(), name="PostProcessor",
-        ray_actor_options={"num_cpus": config.postprocessor.num_cpus},
+        ray_actor_options=actor_options(config.postprocessor.num_cpus),
     ).bind()
     router_init = config.model_dump(exclude={"router": True, "models": {"__all__": {"deployment"}}})
     router_options = {
         **config.router.serve_options(),
         "name": "Router",
-        "ray_actor_options": router_actor_options(config.router.num_cpus),
+        "ray_actor_options": actor_options(config.router.num_cpus),
     }
     return serve.deployment(Router).options(**router_options).bind(handles, router_init, postprocessor)
 

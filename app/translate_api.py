@@ -25,8 +25,8 @@ class TranslateService:
 
     def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
                  glossary: dict[str, str] | None, temperature: float) -> Context:
-        target = languages.normalize(target)
-        source = languages.normalize(source) if source else languages.detect(sample)
+        target = _language(target, "target_lang")
+        source = _language(source, "source_lang") if source else languages.detect(sample)
         name, handle, config = self.resolve(model)
         return Context(rid, name, config.prompt_style, source, target, glossary or None, temperature, handle)
 
@@ -103,6 +103,14 @@ class TranslateService:
         headers = {"content-disposition": f'attachment; filename="{_ascii(name)}"; filename*=UTF-8\'\'{_quote(name)}',
                    "x-fanyi-source-lang": ctx.source, "x-fanyi-cached": str(usage.cached)}
         return Response(output, media_type=media, headers=headers)
+
+
+def _language(code: str, param: str) -> str:
+    try:
+        return languages.normalize(code)
+    except languages.UnknownLanguage as exc:
+        exc.param = param
+        raise
 
 
 def _parse_glossary(raw: str | None) -> dict[str, str] | None:

@@ -14,6 +14,8 @@ python3 -m app.synthetic_models shape qwen2.5-7b --out "$MODEL_DIR" >/dev/null
 { python3 -c "import vllm, ray, torch; print('vllm', vllm.__version__, 'ray', ray.__version__, 'torch', torch.__version__)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; } >"$OUT/versions-$mode.txt" 2>&1
 start=$(date +%s)
+# Serve's throughput flags for the processes fanyi does not configure itself (proxy, controller).
+export RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0
 if [ "$mode" = raw ]; then
   vllm serve "$MODEL_DIR" --served-model-name "$NAME" --load-format dummy --dtype bfloat16 \
     --max-model-len 4096 --gpu-memory-utilization 0.90 --port $PORT >"$OUT/server-$mode.log" 2>&1 &

@@ -53,7 +53,7 @@ async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONRe
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request body"}
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
-    msg = first.get("msg", "invalid request body")
+    msg = first.get("msg", "invalid request body").removeprefix("Value error, ")
     return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param), request=request)
 
 

@@ -7,6 +7,7 @@ differ, the difference is handled here and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -96,7 +97,9 @@ class VLLMEngine(Engine):
             return self._stats_logger
 
         args = AsyncEngineArgs(**_engine_kwargs(self.config))
-        self._engine = AsyncLLMEngine.from_engine_args(args, stat_loggers=[factory])
+        # Loading takes seconds to minutes; in a thread it keeps the replica's event loop free for
+        # Serve's health checks. vLLM starts its output loop lazily, on the first request's loop.
+        self._engine = await asyncio.to_thread(AsyncLLMEngine.from_engine_args, args, stat_loggers=[factory])
         self._tokenizer = self._engine.get_tokenizer()
         if hasattr(self._tokenizer, "__await__"):  # older releases made get_tokenizer async
             self._tokenizer = await self._tokenizer

@@ -74,11 +74,16 @@ class Cluster:
         self.dashboard_port = free_port()
         self.http_port = free_port()
         self.gcs_port = free_port()
-        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0"}
+        # Token auth off: a loopback test cluster, and the same mode for `ray start` and the `serve`
+        # CLI whatever ~/.ray holds from earlier `serve run`s.
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
+                    "RAY_AUTH_MODE": "disabled"}
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(args, env=self.env, cwd=ROOT, check=True, timeout=timeout,
-                              capture_output=True, text=True)
+        done = subprocess.run(args, env=self.env, cwd=ROOT, timeout=timeout, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return done
 
     def start(self) -> None:
         self.run(str(BIN / "ray"), "start", "--head", "--num-cpus", "8", "--port", str(self.gcs_port),
@@ -106,7 +111,27 @@ class Cluster:
         raise TimeoutError(f"app not running after {timeout}s: {self.status()}")
 
     def stop(self) -> None:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=self.env, capture_output=True, timeout=120)
+        """Stop this cluster only (`ray stop` would end every Ray cluster on the machine): its GCS and
+        raylet name our temp dir on their command lines, and every other process of it descends from
+        them (workers and agents rename themselves, so they are found as children)."""
+        import psutil
+
+        def ours(cmd: list[str]) -> bool:  # a Ray program started for this cluster's temp dir
+            return any("site-packages/ray/" in part for part in cmd[:3]) and str(self.workdir) in " ".join(cmd)
+
+        roots = [p for p in psutil.process_iter(["cmdline"]) if ours(p.info["cmdline"] or [])]
+        mine = {p.pid: p for root in roots for p in [root, *root.children(recursive=True)]}.values()
+        for proc in mine:
+            try:
+                proc.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(mine, timeout=20)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
 
     @property
     def url(self) -> str:

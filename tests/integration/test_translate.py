@@ -61,10 +61,10 @@ def test_html_markup_survives(base_url):
 
 
 def test_glossary_is_checked(base_url):
-    body = _post(base_url, text="今天天气很好。", glossary={"天气": "weather"}).json()
-    flags = body["translations"][0]["flags"]
-    if "weather" not in body["text"]:  # a random model will not have used the term
-        assert "glossary_missing:天气" in flags
+    # A required translation no model would produce by chance, so the check must flag it.
+    body = _post(base_url, text="今天天气很好。", glossary={"天气": "Wetterlage-XQ"}).json()
+    assert "Wetterlage-XQ" not in body["text"]
+    assert "glossary_missing:天气" in body["translations"][0]["flags"]
 
 
 def test_memory_hits_skip_the_engine(base_url):
@@ -105,7 +105,7 @@ def test_bad_translate_requests(base_url, body, code):
     error = resp.json()["error"]
     assert error["message"] and (code is None or error["code"] == code)
     if code == "unsupported_language":
-        assert "zh-Hant" in error["message"]  # the message lists the valid codes
+        assert "zh-Hant" in error["message"] and error["param"] == "target_lang"  # lists the valid codes
 
 
 def test_segment_beyond_context_is_400(base_url):
