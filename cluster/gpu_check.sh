@@ -20,7 +20,7 @@ if [ "$mode" = raw ]; then
   vllm serve "$MODEL_DIR" --served-model-name "$NAME" --load-format dummy --dtype bfloat16 \
     --max-model-len 4096 --gpu-memory-utilization 0.90 --port $PORT >"$OUT/server-$mode.log" 2>&1 &
 else
-  serve run cluster/profiles/gpu-1x7b-dummy.yaml >"$OUT/server-$mode.log" 2>&1 &
+  serve run "${PROFILE:-cluster/profiles/gpu-1x7b-dummy.yaml}" >"$OUT/server-$mode.log" 2>&1 &
 fi
 server=$!
 # Ready means the model answers: /health is 200 once every model has a healthy replica
