@@ -115,7 +115,8 @@ class LLMReplica:
         sampling = self._sampling(req, len(ids))
         produced = 0
         stream = self.engine.generate(req.request_id, ids, sampling)
-        self.streaming += 1
+        counted = int(paced)  # non-streamed requests produce one object whatever their pace
+        self.streaming += counted
         try:
             async for out in stream:
                 produced += out.num_new_tokens
@@ -125,7 +126,7 @@ class LLMReplica:
                     if paced and out.finish_reason is None and delay >= 0.002:
                         await asyncio.sleep(delay)
         finally:
-            self.streaming -= 1
+            self.streaming -= counted
             await stream.aclose()
 
     async def complete(self, req: GenerateRequest) -> GenerateChunk:
