@@ -35,10 +35,12 @@ serve: install model
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SERVE_ENV) $(BIN)/serve run serve_config.yaml
 
 # Headless Chromium for tests/integration/test_web_page.py: Debian's packages, as Selenium's own
-# browser download needs the network. Installed only when missing (needs root).
+# browser download needs the network; a CJK font so the screenshot shows the Chinese it types.
+# Installed only when missing (needs root).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 browser:
-	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
-	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && test -e $(CJK_FONT) \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei)
 
 test: install browser
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests
