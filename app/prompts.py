@@ -17,7 +17,6 @@ from app import languages
 _EXAMPLES: dict[str, tuple[str, ...]] = {
     "en": ("Thank you very much.", "The weather is nice today.", "Where is the train station?"),
     "zh": ("非常感谢。", "今天天气很好。", "火车站在哪里？"),
-    "zh-Hans": ("非常感谢。", "今天天气很好。", "火车站在哪里？"),
     "zh-Hant": ("非常感謝。", "今天天氣很好。", "火車站在哪裡？"),
     "de": ("Vielen Dank.", "Das Wetter ist heute schön.", "Wo ist der Bahnhof?"),
     "fr": ("Merci beaucoup.", "Il fait beau aujourd'hui.", "Où est la gare ?"),
@@ -28,6 +27,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     "it": ("Grazie mille.", "Oggi il tempo è bello.", "Dov'è la stazione?"),
     "pt": ("Muito obrigado.", "O tempo está bom hoje.", "Onde fica a estação de trem?"),
 }
+_EXAMPLES["zh-Hans"] = _EXAMPLES["zh"]  # `zh` is Simplified Chinese
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from app import prompts, segment
@@ -45,7 +45,6 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: int = 0
-    pieces: int = 0
 
 
 @dataclass
@@ -54,7 +53,6 @@ class _Piece:
     text: str  # the original text of this piece
     masked: segment.Masked | None = None  # set for pieces the model translates
     result: asyncio.Future | None = None
-    flags: list[str] = field(default_factory=list)
 
 
 class Translator:
@@ -108,7 +106,6 @@ class Translator:
                          gate: asyncio.Semaphore) -> None:
         masked = piece.masked
         key = self.memory.key(ctx.model, ctx.source, ctx.target, ctx.glossary, masked.text)
-        usage.pieces += 1
         hit = self.memory.get(key)
         if hit is not None:
             usage.cached += 1

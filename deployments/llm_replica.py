@@ -139,9 +139,6 @@ class LLMReplica:
             raise EngineUnavailable("the engine returned nothing")
         return GenerateChunk("".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason)
 
-    async def count_tokens(self, text: str) -> int:
-        return len(self.engine.tokenizer.encode(text, add_special_tokens=False))
-
     async def info(self) -> dict[str, Any]:
         from ray import serve
 

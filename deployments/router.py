@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import languages, protocol
 from app.config import AppConfig
 from app.errors import FanyiError, InvalidRequest, ModelNotFound, error_body
-from app.errors_map import current_request_id, to_client_error
+from app.errors_map import to_client_error
 from app.memory import TranslationMemory
 from app.metrics import CONTENT_TYPE, RouterMetrics
 from app.translate_api import TranslateService
@@ -64,7 +64,7 @@ async def _fanyi_error(request: Request, exc: FanyiError) -> JSONResponse:
 
 @api.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return _error_response(to_client_error(exc, current_request_id()), request)
+    return _error_response(to_client_error(exc), request)
 
 
 @api.exception_handler(StarletteHTTPException)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 from typing import Any, AsyncIterator
 
 from app.errors import EngineUnavailable, InvalidRequest
@@ -84,8 +83,6 @@ class VLLMEngine(Engine):
         self._stats_logger: _SchedulerStatsLogger | None = None
 
     async def start(self) -> None:
-        for key, value in self.config.env.items():
-            os.environ.setdefault(key, value)
         from vllm import AsyncEngineArgs, AsyncLLMEngine
         from vllm.v1.metrics.loggers import StatLoggerBase
 
