@@ -82,6 +82,32 @@ class DeploymentOptions(_Strict):
         return opts
 
 
+class ModelDeploymentOptions(DeploymentOptions):
+    """A model's deployment also says where its replicas may and should run on a multi-node cluster."""
+
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each replica reserves, e.g. {llm_host: 0.01}: a hard constraint, only "
+        "nodes started with them (`ray start --resources`) take a replica. GPUs come from tensor_parallel_size.",
+    )
+    preferred_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Node labels a replica prefers (`ray start --labels`), e.g. {fanyi-pool: gpu-worker}: a soft "
+        "constraint, any other feasible node takes the replica when no labelled node can, so a lost node's "
+        "replica moves instead of waiting for that node to come back.",
+    )
+
+    @model_validator(mode="after")
+    def _custom_only(self) -> "ModelDeploymentOptions":
+        builtin = {"CPU", "GPU", "memory", "object_store_memory"} & self.resources.keys()
+        if builtin:
+            raise ValueError(f"resources holds custom resources only; {sorted(builtin)} come from num_cpus and "
+                             "tensor_parallel_size")
+        if any(v <= 0 for v in self.resources.values()):
+            raise ValueError("resources amounts must be positive")
+        return self
+
+
 class ModelConfig(_Strict):
     """One served model: where its weights are, which engine runs it and how it is placed."""
 
@@ -107,7 +133,7 @@ class ModelConfig(_Strict):
         default_factory=dict, description="Extra engine keyword arguments (vLLM AsyncEngineArgs fields)."
     )
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for the replica.")
-    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+    deployment: ModelDeploymentOptions = Field(default_factory=ModelDeploymentOptions)
 
     @model_validator(mode="after")
     def _check(self) -> "ModelConfig":

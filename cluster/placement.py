@@ -35,4 +35,11 @@ def replica_actor_options(model: ModelConfig) -> dict[str, Any]:
     else:
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
     opts["runtime_env"] = {"env_vars": env}
+    placement = model.deployment
+    if placement.resources:
+        opts["resources"] = dict(placement.resources)
+    if placement.preferred_labels:
+        # Ray tries the label selector first, then each fallback in turn; an empty selector is any node.
+        opts["label_selector"] = dict(placement.preferred_labels)
+        opts["fallback_strategy"] = [{"label_selector": {}}]
     return opts
