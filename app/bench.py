@@ -104,11 +104,11 @@ async def run(cfg: BenchConfig, progress: bool = True) -> list[LevelSummary]:
     summaries = []
     for system in cfg.systems:
         bodies = (spec.build(p) for p in prompts())  # same prompts, in the same order, for every system
-        async with make_client(system.base_url, cfg.api_key, max(cfg.concurrency), cfg.timeout) as client:
+        async with make_client(system.base_url, cfg.api_key, max(cfg.concurrency), cfg.timeout) as session:
             if cfg.warmup:
                 warm = Level(concurrency=min(cfg.warmup, max(cfg.concurrency)), requests=cfg.warmup,
                              duration=None, rate=None)
-                await run_level(client, path, cfg.api, bodies, warm)
+                await run_level(session, path, cfg.api, bodies, warm)
             for concurrency in cfg.concurrency:
                 level = Level(concurrency=concurrency, requests=cfg.requests, duration=cfg.duration, rate=cfg.rate)
                 with _progress(cfg.requests, f"{system.name} c={concurrency}", progress) as bar:
@@ -116,7 +116,7 @@ async def run(cfg: BenchConfig, progress: bool = True) -> list[LevelSummary]:
                         bar.update(1)
                         if rec.error:
                             bar.set_postfix_str(f"last error {rec.error}", refresh=False)
-                    records = await run_level(client, path, cfg.api, bodies, level, seed=cfg.seed, on_done=done)
+                    records = await run_level(session, path, cfg.api, bodies, level, seed=cfg.seed, on_done=done)
                 summary = summarize(records, system.name, cfg.api, concurrency, cfg.rate)
                 summaries.append(summary)
                 print(f"{system.name} c={concurrency}: {summary.completed}/{summary.requests} ok, "

@@ -1,9 +1,10 @@
 """The load side of `app.bench`: request bodies per API, prompt sources, one streamed request with a
 timestamp per network read, and a load level (closed loop at a concurrency, or Poisson arrivals).
 
-Everything runs on one asyncio loop with one httpx client per system. The per-chunk work is kept to a
-`perf_counter()`, a split on blank lines and one `json.loads` of a small payload, so one core drives
-hundreds of concurrent streams (see tests/unit/test_bench_load.py for the measured rate).
+Everything runs on one asyncio loop with one aiohttp session per system (httpx was tried first: its
+connection pool scans every connection on each read, which saturated a core at 256 streams). The
+per-chunk work is kept to a `perf_counter()`, a split on blank lines and one `json.loads` of a small
+payload, so one core drives hundreds of concurrent streams.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal
 
-import httpx
+import aiohttp
 
 from app.bench_metrics import RequestRecord, classify_http, classify_stream_error
 
 Api = Literal["chat", "completions", "translate"]
-PATHS: dict[str, str] = {"chat": "/chat/completions", "completions": "/completions", "translate": "/translate"}
+# Relative to the base URL (which ends in /v1), so a base URL with a path prefix keeps it.
+PATHS: dict[str, str] = {"chat": "chat/completions", "completions": "completions", "translate": "translate"}
 
 # Short common English words, each one token in most BPE vocabularies: random chat/translate prompts of
 # about the asked length without a tokenizer on the client.
@@ -119,22 +121,22 @@ def random_prompts(api: Api, input_len: int, seed: int, id_range: tuple[int, int
     return start
 
 
-async def send(client: httpx.AsyncClient, path: str, api: Api, body: dict) -> RequestRecord:
+async def send(session: aiohttp.ClientSession, path: str, api: Api, body: dict) -> RequestRecord:
     """One streamed request; never raises for request failures, it records their type instead."""
     rec = RequestRecord(start=time.perf_counter())
     done = False
     try:
-        async with client.stream("POST", path, json=body) as resp:
-            if resp.status_code != 200:
-                raw = await resp.aread()
+        async with session.post(path, json=body) as resp:
+            if resp.status != 200:
+                raw = await resp.read()
                 try:
                     parsed = json.loads(raw)
                 except ValueError:
                     parsed = None
-                rec.error = classify_http(resp.status_code, parsed)
+                rec.error = classify_http(resp.status, parsed)
             else:
                 parser = SSEParser()
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.content.iter_any():  # whatever arrived, one read at a time
                     now = time.perf_counter()
                     for data in parser.feed(chunk):
                         if data == "[DONE]":
@@ -150,9 +152,9 @@ async def send(client: httpx.AsyncClient, path: str, api: Api, body: dict) -> Re
                         if usage:
                             rec.output_tokens = usage.get("completion_tokens")
                             rec.prompt_tokens = usage.get("prompt_tokens")
-    except httpx.TimeoutException:
+    except asyncio.TimeoutError:  # aiohttp's read and connect timeouts derive from it
         rec.error = "timeout"
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         rec.error = f"connection:{type(exc).__name__}"
     except ValueError:
         rec.error = "bad_stream"  # a payload that is not JSON
@@ -172,7 +174,7 @@ class Level:
     rate: float | None  # Poisson arrivals at this many requests/s, at most `concurrency` in flight
 
 
-async def run_level(client: httpx.AsyncClient, path: str, api: Api, bodies: Iterator[dict], level: Level,
+async def run_level(session: aiohttp.ClientSession, path: str, api: Api, bodies: Iterator[dict], level: Level,
                     seed: int = 0, on_done: Callable[[RequestRecord], None] | None = None) -> list[RequestRecord]:
     records: list[RequestRecord] = []
     deadline = time.perf_counter() + level.duration if level.duration else None
@@ -185,7 +187,7 @@ async def run_level(client: httpx.AsyncClient, path: str, api: Api, bodies: Iter
         return next(bodies)
 
     async def one(body: dict) -> None:
-        rec = await send(client, path, api, body)
+        rec = await send(session, path, api, body)
         records.append(rec)
         if on_done:
             on_done(rec)
@@ -214,8 +216,11 @@ async def run_level(client: httpx.AsyncClient, path: str, api: Api, bodies: Iter
     return records
 
 
-def make_client(base_url: str, api_key: str | None, max_concurrency: int, timeout: float) -> httpx.AsyncClient:
+def make_client(base_url: str, api_key: str | None, max_concurrency: int, timeout: float) -> aiohttp.ClientSession:
+    """One session per system, with a connection for every concurrent stream. `timeout` bounds the wait
+    for each read (a stalled stream), not a whole request, which may legitimately stream for minutes."""
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    limits = httpx.Limits(max_connections=max_concurrency + 8, max_keepalive_connections=max_concurrency + 8)
-    return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, limits=limits,
-                             timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)))
+    connector = aiohttp.TCPConnector(limit=max_concurrency + 8, ttl_dns_cache=300)
+    return aiohttp.ClientSession(base_url=base_url.rstrip("/") + "/", headers=headers, connector=connector,
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 30.0),
+                                                               sock_read=timeout))
