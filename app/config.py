@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.config_limits import AuthConfig
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 
 
@@ -156,6 +158,11 @@ class LimitsConfig(_Strict):
     max_file_bytes: int = Field(10 << 20, ge=1024, description="Largest accepted upload for file translation.")
     max_file_units: int = Field(5000, ge=1, description="Most paragraphs/cues one uploaded file may hold.")
     max_tokens_cap: int | None = Field(None, ge=1, description="Upper bound on max_tokens for any request.")
+    max_segments: int = Field(2000, ge=1, description="Most segments one translation request may be split into.")
+    request_timeout_s: float | None = Field(
+        600.0, gt=0, description="Time to the first byte of an answer before the router gives up with 504 "
+        "(keep it below http_options.request_timeout_s, whose 408 is plain text).",
+    )
     translation_memory_entries: int = Field(
         100_000, ge=0, description="Translated segments each router replica remembers (0: no memory)."
     )
@@ -173,6 +180,7 @@ class AppConfig(_Strict):
         default_factory=lambda: DeploymentOptions(num_cpus=0.25, max_ongoing_requests=256, max_queued_requests=-1)
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> "AppConfig":

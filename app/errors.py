@@ -15,6 +15,7 @@ class FanyiError(Exception):
     status_code = 500
     error_type = "internal_error"
     code: str | None = None
+    retry_after: float | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -60,6 +61,42 @@ class Overloaded(FanyiError):
     status_code = 503
     error_type = "overloaded_error"
     code = "overloaded"
+    retry_after = 1.0
+
+
+class Unauthorized(FanyiError):
+    """No key, or not one of the configured keys. The message never repeats what was sent."""
+
+    status_code = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class RateLimited(FanyiError):
+    """The key used up its requests or tokens per minute. Raised in the router only (never pickled),
+    so the retry delay can live on the instance."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, retry_after: float = 1.0, param: str | None = None, code: str | None = None):
+        super().__init__(message, param=param, code=code)
+        self.retry_after = retry_after
+
+
+class RequestTooLarge(FanyiError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class RequestTimeout(FanyiError):
+    """The answer did not start within limits.request_timeout_s; the work was cancelled."""
+
+    status_code = 504
+    error_type = "timeout_error"
+    code = "timeout"
 
 
 class EngineUnavailable(FanyiError):

@@ -6,12 +6,28 @@ their series apart when a scraper reaches them through the proxy one at a time.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Latency buckets from 5 ms to a minute: TTFT on a warm GPU is tens of ms, on CPU seconds.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Error codes that mean "refused by a limit", and the `reason` each is counted under in
+# fanyi_rejected_requests_total: what an operator tunes (keys, rates, queues, sizes, timeouts).
+REJECTION_REASONS = {
+    "invalid_api_key": "unauthorized",
+    "rate_limit_exceeded": "rate_limited",
+    "overloaded": "overloaded",
+    "timeout": "timeout",
+    "request_too_large": "too_large",
+    "file_too_large": "too_large",
+    "too_many_segments": "too_many_segments",
+    "max_tokens_exceeded": "too_many_tokens",
+    "context_length_exceeded": "too_many_tokens",
+}
 
 
 class RouterMetrics:
@@ -51,6 +67,18 @@ class RouterMetrics:
             ["replica", "model", "result"], **labels,
         )
 
+        self.rejected = Counter(
+            "fanyi_rejected_requests", "Requests refused by a limit, by reason (unauthorized, rate_limited, "
+            "overloaded, timeout, too_large, too_many_segments, too_many_tokens).", ["replica", "reason"], **labels,
+        )
+        # Called with each request's token count (the rate limiter charges the caller's key).
+        self.on_tokens: Callable[[int], None] | None = None
+
+    def observe_rejection(self, code: str | None) -> None:
+        reason = REJECTION_REASONS.get(code or "")
+        if reason is not None:
+            self.rejected.labels(self.replica, reason).inc()
+
     def observe_memory(self, model: str, hit: bool) -> None:
         self.memory.labels(self.replica, model, "hit" if hit else "miss").inc()
 
@@ -65,6 +93,8 @@ class RouterMetrics:
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
         self.prompt_tokens.labels(self.replica, model).inc(prompt)
         self.completion_tokens.labels(self.replica, model).inc(completion)
+        if self.on_tokens is not None:
+            self.on_tokens(prompt + completion)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

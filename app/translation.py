@@ -60,6 +60,7 @@ class Translator:
         self.memory = memory
         self.postprocessor = postprocessor
         self.metrics = metrics
+        self.max_pieces = MAX_PIECES  # limits.max_segments, set by the router
 
     def plan(self, units: list[tuple[str, str]]) -> list[_Piece]:
         pieces = []
@@ -67,8 +68,8 @@ class Translator:
             for piece in segment.split(text, fmt, PIECE_CHARS):
                 masked = segment.protect(piece.text) if piece.translate else None
                 pieces.append(_Piece(index, piece.text, masked))
-        if sum(p.masked is not None for p in pieces) > MAX_PIECES:
-            raise InvalidRequest(f"too many segments to translate in one request (limit {MAX_PIECES})",
+        if sum(p.masked is not None for p in pieces) > self.max_pieces:
+            raise InvalidRequest(f"too many segments to translate in one request (limit {self.max_pieces})",
                                  param="text", code="too_many_segments")
         return pieces
 

@@ -23,10 +23,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import languages, protocol
 from app.config import AppConfig
-from app.errors import FanyiError, InvalidRequest, ModelNotFound, error_body
+from app import openapi_docs as docs
+from app.auth import KeyRing
+from app.errors import FanyiError, InvalidRequest, ModelNotFound, RequestTooLarge
 from app.errors_map import to_client_error
 from app.memory import TranslationMemory
+from app.gate import FILE_ROUTE, Gate, GateSettings, error_response
 from app.metrics import CONTENT_TYPE, RouterMetrics
+from app.rate_limit import RateLimiter
 from app.translate_api import TranslateService
 from app.translation import Translator
 from deployments.llm_replica import GenerateChunk, GenerateRequest
@@ -38,14 +42,15 @@ api = FastAPI(
     summary="Self-hosted machine translation over vLLM and Ray Serve, with an OpenAI-compatible API.",
     version="0.1.0",
 )
+api.add_middleware(Gate)  # keys, rate limits, body size, timeout: app/gate.py
 
 
 def _error_response(err: FanyiError, request: Request | None = None) -> JSONResponse:
-    """Serve's proxy adds the `x-request-id` header, the id its logs carry too."""
-    metrics = getattr(request.app.state, "metrics", None) if request is not None else None
-    if metrics is not None:  # errors raised before a route ran (validation, unknown model)
+    """Serve's proxy adds the `x-request-id` header, the id its logs carry too; the body repeats it."""
+    metrics = getattr(api.state, "metrics", None)
+    if metrics is not None and request is not None:  # errors raised before a route ran (validation, unknown model)
         metrics.observe_error("-", err.error_type)
-    return JSONResponse(err.to_body(), status_code=err.status_code)
+    return error_response(err, metrics=metrics)
 
 
 @api.exception_handler(RequestValidationError)
@@ -69,25 +74,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 @api.exception_handler(StarletteHTTPException)
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-    return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code)
+    err = InvalidRequest(str(exc.detail))
+    err.status_code = exc.status_code  # 404, 405: Starlette's own answers, in OpenAI's shape
+    err.error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    return error_response(err)
 
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png",
                 ".svg": "image/svg+xml", ".ico": "image/x-icon"}
-FILE_ROUTE = "/v1/translate/file"
-
-
-@api.middleware("http")
-async def _limit_body(request: Request, call_next):
-    state = request.app.state
-    limit = getattr(state, "max_file_bytes" if request.url.path == FILE_ROUTE else "max_request_bytes", None)
-    length = request.headers.get("content-length")
-    if limit and length and length.isdigit() and int(length) > limit:
-        body = error_body(f"request body exceeds {limit} bytes", "invalid_request_error", code="request_too_large")
-        return JSONResponse(body, status_code=413)
-    return await call_next(request)
 
 
 @serve.ingress(api)
@@ -103,15 +98,19 @@ class Router:
         self.app_name = context.app_name
         self.metrics = RouterMetrics(context.replica_id.unique_id)
         limits = self.config.limits
-        api.state.max_request_bytes = limits.max_request_bytes
-        api.state.max_file_bytes = limits.max_file_bytes
         api.state.metrics = self.metrics
+        keys, limiter = KeyRing.from_config(self.config.auth), RateLimiter()  # keys read now, never logged
+        self.metrics.on_tokens = limiter.charge_current  # usage is charged to the caller's key
+        api.state.gate = GateSettings(keys, limiter, self.metrics, limits.max_request_bytes, limits.max_file_bytes,
+                                      limits.request_timeout_s, self.config.auth.protect_metrics)
+        logger.info("access control: %s", f"{len(keys)} API keys" if keys.enabled else "open (no API keys)")
         translator = Translator(TranslationMemory(limits.translation_memory_entries), postprocessor, self.metrics)
+        translator.max_pieces = limits.max_segments
         self.translation = TranslateService(translator, self._resolve, self.metrics)
 
     # -- plain routes -------------------------------------------------------------------------------
 
-    @api.get("/health")
+    @api.get("/health", responses=docs.HEALTH)
     async def health(self) -> JSONResponse:
         """200 while every model has a healthy replica; 503 otherwise (a readiness probe)."""
         status = await asyncio.to_thread(serve.status)
@@ -123,16 +122,16 @@ class Router:
         ok = all(s in ("HEALTHY", "UPSCALING", "DOWNSCALING") for s in models.values())
         return JSONResponse({"status": "ok" if ok else "degraded", "models": models}, status_code=200 if ok else 503)
 
-    @api.get("/v1/models")
+    @api.get("/v1/models", responses=docs.MODELS)
     async def list_models(self) -> dict:
         data = [protocol.model_card(m.name, self.created, m.source) for m in self.config.models]
         return {"object": "list", "data": data}
 
-    @api.get("/metrics")
+    @api.get("/metrics", responses=docs.METRICS, response_class=Response)
     async def metrics(self) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
-    @api.get("/v1/languages")
+    @api.get("/v1/languages", responses=docs.LANGUAGES)
     async def list_languages(self) -> dict:
         return {"object": "list", "data": languages.all_languages()}
 
@@ -149,12 +148,12 @@ class Router:
 
     # -- translation --------------------------------------------------------------------------------
 
-    @api.post("/v1/translate")
+    @api.post("/v1/translate", responses=docs.TRANSLATE)
     async def translate(self, body: protocol.TranslateRequest) -> Response:
         """Translate a text or a list of segments; JSON, or server-sent events with `stream: true`."""
         return await self.translation.translate(body)
 
-    @api.post(FILE_ROUTE)
+    @api.post(FILE_ROUTE, responses=docs.TRANSLATE_FILE, response_class=Response)
     async def translate_file(
         self,
         file: UploadFile = File(description="A .txt, .md, .srt, .html or .docx file."),
@@ -167,22 +166,21 @@ class Router:
         limit = self.config.limits.max_file_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
-            return JSONResponse(error_body(f"file exceeds {limit} bytes", "invalid_request_error", "file",
-                                           "file_too_large"), status_code=413)
+            raise RequestTooLarge(f"file exceeds {limit} bytes", param="file", code="file_too_large")
         return await self.translation.translate_file(
             file.filename or "upload.txt", data, target_lang, source_lang or None, model or None, glossary,
             self.config.limits.max_file_units)
 
     # -- generation ---------------------------------------------------------------------------------
 
-    @api.post("/v1/chat/completions")
+    @api.post("/v1/chat/completions", responses=docs.CHAT)
     async def chat_completions(self, body: protocol.ChatCompletionRequest) -> Response:
         rid = "chatcmpl-" + uuid.uuid4().hex
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         req = self._request(rid, body, messages=messages)
         return await self._serve("chat", body, req, protocol.chat_response, protocol.chat_event)
 
-    @api.post("/v1/completions")
+    @api.post("/v1/completions", responses=docs.COMPLETIONS)
     async def completions(self, body: protocol.CompletionRequest) -> Response:
         rid = "cmpl-" + uuid.uuid4().hex
         if isinstance(body.prompt, str):
@@ -195,7 +193,7 @@ class Router:
         limit = body.token_limit()
         cap = self.config.limits.max_tokens_cap
         if cap is not None and limit is not None and limit > cap:
-            raise InvalidRequest(f"max_tokens may be at most {cap}", param="max_tokens")
+            raise InvalidRequest(f"max_tokens may be at most {cap}", param="max_tokens", code="max_tokens_exceeded")
         return GenerateRequest(
             request_id=rid, max_tokens=limit if limit is not None else cap, temperature=body.temperature,
             top_p=body.top_p, stop=body.stop or [], seed=body.seed, ignore_eos=body.ignore_eos, **prompt,
