@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import serve
 
-from app.config import AppConfig, ConfigError, ModelConfig, load_config
+from app.config import AdapterConfig, AppConfig, ConfigError, ModelConfig, load_config
 from cluster.placement import replica_actor_options, actor_options
 from deployments.engine import Engine
 from deployments.llm_replica import LLMReplica
@@ -59,12 +59,22 @@ def _check_engine_args(model: ModelConfig) -> None:
                           f"unknown vLLM engine arguments {unknown}")
 
 
+def _resolved_adapter(model: ModelConfig, adapter: AdapterConfig) -> AdapterConfig:
+    """Adapters are local folders; a missing one fails the deploy here, naming it, not in a replica."""
+    path = resolve_source(adapter.path)
+    if not (Path(path) / "adapter_config.json").is_file():
+        raise ConfigError(f"invalid fanyi application config:\n  args.models.{model.name}.adapters."
+                          f"{adapter.name}.path: no PEFT adapter (adapter_config.json) in {adapter.path!r}")
+    return adapter.model_copy(update={"path": path})
+
+
 def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None = None):
     engines = engines or default_engines()
     handles = {}
     for model in config.models:
         _check_engine_args(model)
-        model = model.model_copy(update={"source": resolve_source(model.source)})
+        model = model.model_copy(update={"source": resolve_source(model.source),
+                                         "adapters": [_resolved_adapter(model, a) for a in model.adapters]})
         init = model.model_dump(exclude={"deployment"})
         options = {
             **model.deployment.serve_options(),

@@ -110,6 +110,25 @@ class ModelDeploymentOptions(DeploymentOptions):
         return self
 
 
+PromptStyle = Literal["chat", "few_shot", "plain"]
+
+
+class AdapterConfig(_Strict):
+    """A LoRA adapter served on its base model's replicas, called by its own name as `model`."""
+
+    name: str = Field(description="The id clients send as `model` to use this adapter.")
+    path: str = Field(description="A PEFT adapter folder (adapter_config.json + weights), e.g. from app.finetune.")
+    prompt_style: PromptStyle | None = Field(
+        None, description="The prompt format the adapter was trained on (app.finetune prints it); "
+        "default: the base model's.")
+
+    @model_validator(mode="after")
+    def _check_name(self) -> "AdapterConfig":
+        if not _NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} must be 1-128 characters of letters, digits and ._:/@-")
+        return self
+
+
 class ModelConfig(_Strict):
     """One served model: where its weights are, which engine runs it and how it is placed."""
 
@@ -122,8 +141,9 @@ class ModelConfig(_Strict):
     )
     max_model_len: int | None = Field(None, ge=16, description="Context length; the model's own if unset.")
     dtype: str = Field("auto", description="Weights and activations dtype (auto, bfloat16, float16, float32).")
-    prompt_style: Literal["chat", "few_shot"] = Field(
-        "chat", description="chat: instruct models with a chat template; few_shot: base models."
+    prompt_style: PromptStyle = Field(
+        "chat", description="chat: instruct models with a chat template; few_shot: base models; "
+        "plain: a bare `Source: text / Target:` pair, for models tuned on it."
     )
     stream_chunk_rate: float = Field(
         2000.0, gt=0,
@@ -135,6 +155,8 @@ class ModelConfig(_Strict):
         default_factory=dict, description="Extra engine keyword arguments (vLLM AsyncEngineArgs fields)."
     )
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for the replica.")
+    adapters: list[AdapterConfig] = Field(
+        default_factory=list, description="LoRA adapters served on this model's replicas (vLLM LoRA, or peft).")
     deployment: ModelDeploymentOptions = Field(default_factory=ModelDeploymentOptions)
 
     @model_validator(mode="after")
@@ -184,14 +206,22 @@ class AppConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "AppConfig":
-        names = [m.name for m in self.models]
+        names = [m.name for m in self.models] + [a.name for m in self.models for a in m.adapters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"model names must be unique; repeated: {dupes}")
+            raise ValueError(f"model and adapter names must be unique; repeated: {dupes}")
         return self
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def routes(self) -> dict[str, tuple[ModelConfig, AdapterConfig | None]]:
+        """Every name a client may send as `model`: base models and their adapters."""
+        out: dict[str, tuple[ModelConfig, AdapterConfig | None]] = {}
+        for m in self.models:
+            out[m.name] = (m, None)
+            out.update({a.name: (m, a) for a in m.adapters})
+        return out
 
 
 class ConfigError(ValueError):

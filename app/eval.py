@@ -7,6 +7,10 @@
 `--api fanyi` uses this service's /v1/translate (segments, with post-processing); `--api openai-chat`
 sends the project's chat prompt (app/prompts.py) to any OpenAI-compatible chat endpoint, so other
 servers can be compared on the same prompt. Several `--model` values give one table row each.
+
+`--engine vllm|transformers --model-source DIR` skips the server: the model is loaded in this process
+and translated through the service's own path (app/local_translate.py), once as the base model and
+once per `--adapter NAME=PATH[:PROMPT_STYLE]`, each a row of the same table.
 """
 
 from __future__ import annotations
@@ -104,6 +108,45 @@ async def evaluate(args) -> list[Score]:
     return results
 
 
+def engine_model(args):
+    """The ModelConfig an `--engine` evaluation loads: the base model plus every `--adapter`."""
+    from app.config import AdapterConfig, ModelConfig
+
+    adapters = []
+    for spec in args.adapter or []:
+        name, _, rest = spec.partition("=")
+        path, _, style = rest.partition(":")
+        if not name or not path:
+            raise ValueError(f"--adapter {spec!r}: expected NAME=PATH[:PROMPT_STYLE]")
+        adapters.append(AdapterConfig(name=name, path=str(Path(path).resolve()), prompt_style=style or None))
+    engine_args = {}
+    for spec in args.engine_arg or []:
+        key, _, value = spec.partition("=")
+        engine_args[key] = json.loads(value) if value[:1] in "[{0123456789-tfn" else value
+    return ModelConfig(name=Path(args.model_source).name, source=str(Path(args.model_source).resolve()),
+                       engine=args.engine, device=args.device, dtype=args.dtype, max_model_len=args.max_model_len,
+                       prompt_style=args.prompt_style, engine_args=engine_args, adapters=adapters)
+
+
+def evaluate_engine(args) -> list[Score]:
+    from app.local_translate import translate_sync
+
+    source, target = languages.normalize(args.source), languages.normalize(args.target)
+    lines, refs = read_lines(args.src, args.limit), read_lines(args.ref, args.limit)
+    config = engine_model(args)
+    systems = [None] + [a.name for a in config.adapters]
+    results = translate_sync(config, lines, source, target, systems)
+    scores = []
+    for system in systems:
+        hyps, seconds = results[system]
+        style = next((a.prompt_style for a in config.adapters if a.name == system), None) or config.prompt_style
+        scores.append(score(f"{system or config.name} ({args.engine}, {style})", hyps, refs, source, target,
+                            seconds))
+    if args.hyps:
+        args.hyps.write_text(json.dumps({s or config.name: results[s][0] for s in systems}, ensure_ascii=False))
+    return scores
+
+
 def table(scores: list[Score]) -> str:
     rows = ["| system | pair | segments | BLEU | chrF | TER | seconds |", "| --- | --- | --- | --- | --- | --- | --- |"]
     rows += [f"| {s.system} | {s.pair} | {s.segments} | {s.bleu} | {s.chrf} | {s.ter} | {s.seconds} |" for s in scores]
@@ -121,11 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api", choices=["fanyi", "openai-chat"], default="fanyi")
     parser.add_argument("--limit", type=int, default=None, help="first N segments only")
     parser.add_argument("--json", type=Path, default=None, help="write the scores here")
+    direct = parser.add_argument_group("engine mode (no server)")
+    direct.add_argument("--engine", choices=["vllm", "transformers"], default=None)
+    direct.add_argument("--model-source", help="model folder to load")
+    direct.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    direct.add_argument("--dtype", default="auto")
+    direct.add_argument("--max-model-len", type=int, default=2048)
+    direct.add_argument("--prompt-style", choices=["chat", "few_shot", "plain"], default="chat")
+    direct.add_argument("--adapter", action="append", help="NAME=PATH[:PROMPT_STYLE], repeatable")
+    direct.add_argument("--engine-arg", action="append", help="KEY=VALUE vLLM engine argument, repeatable")
+    direct.add_argument("--hyps", type=Path, default=None, help="write the translations here (JSON)")
     args = parser.parse_args(argv)
     for path in (args.src, args.ref):
         if not path.is_file():
             parser.error(f"no such file: {path}")
-    scores = asyncio.run(evaluate(args))
+    if args.engine and not args.model_source:
+        parser.error("--engine needs --model-source")
+    try:
+        scores = evaluate_engine(args) if args.engine else asyncio.run(evaluate(args))
+    except ValueError as exc:
+        parser.error(str(exc))
     print(table(scores))
     if args.json:
         args.json.write_text(json.dumps([asdict(s) for s in scores], ensure_ascii=False, indent=2))

@@ -70,8 +70,24 @@ def few_shot_prompt(text: str, source: str, target: str, glossary: dict[str, str
     return Prompt(text="\n".join(lines), stop=["\n"])
 
 
+def plain_prompt(text: str, source: str, target: str, glossary: dict[str, str] | None = None) -> Prompt:
+    """One `Source: text` / `Target:` pair and nothing else: the format `app.finetune` trains adapters
+    on. A tuned model needs no examples, and the prompt is a tenth of the few-shot one."""
+    src, tgt = languages.name(source), languages.name(target)
+    lines = [f"{src}: {a}\n{tgt}: {b}\n" for a, b in (glossary or {}).items()]
+    lines.append(f"{src}: {text}\n{tgt}:")
+    return Prompt(text="\n".join(lines), stop=["\n"])
+
+
+PROMPT_STYLES = {"chat": chat_prompt, "few_shot": few_shot_prompt, "plain": plain_prompt}
+
+
 def translation_prompt(style: str, text: str, source: str, target: str,
                        glossary: dict[str, str] | None = None) -> Prompt:
-    """`style` is the model's `prompt_style` from the config: "chat" or "few_shot"."""
-    build = few_shot_prompt if style == "few_shot" else chat_prompt
-    return build(text, source, target, glossary)
+    """`style` is the model's (or adapter's) `prompt_style` from the config: chat, few_shot or plain."""
+    return PROMPT_STYLES[style](text, source, target, glossary)
+
+
+def single_line(style: str, text: str) -> str:
+    """Completion-style prompts end their answer at the first line break, so the text must be one line."""
+    return text if style == "chat" else " ".join(text.split("\n"))

@@ -14,21 +14,22 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from app import files, languages, protocol
 from app.errors import InvalidRequest
 from app.errors_map import to_client_error
-from app.translation import Context, Translator, Usage
+from app.translation import Context, Route, Translator, Usage
 
 
 class TranslateService:
-    def __init__(self, translator: Translator, resolve: Callable[[str | None], tuple[str, Any, Any]], metrics):
+    def __init__(self, translator: Translator, resolve: Callable[[str | None], Route], metrics):
         self.translator = translator
-        self.resolve = resolve  # model name -> (name, handle, ModelConfig); raises ModelNotFound
+        self.resolve = resolve  # model name -> Route; raises ModelNotFound
         self.metrics = metrics
 
     def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
                  glossary: dict[str, str] | None, temperature: float) -> Context:
         target = _language(target, "target_lang")
         source = _language(source, "source_lang") if source else languages.detect(sample)
-        name, handle, config = self.resolve(model)
-        return Context(rid, name, config.prompt_style, source, target, glossary or None, temperature, handle)
+        route = self.resolve(model)
+        return Context(rid, route.name, route.prompt_style, source, target, glossary or None, temperature,
+                       route.handle, route.adapter)
 
     async def translate(self, body: protocol.TranslateRequest) -> Response:
         rid = "tr-" + uuid.uuid4().hex

@@ -26,6 +26,9 @@ logger = logging.getLogger("fanyi.translation")
 MAX_PIECES = 2000  # per request: a 20-page document is a few hundred
 PIECE_CHARS = 400  # longer lines are cut into sentences packed up to this size
 CONCURRENCY = 32  # pieces of one request in flight at once; Serve spreads them over the replicas
+# Cleanup is pure string work (milliseconds). A hung or lost PostProcessor replica must not hold a
+# translation: Serve's handle waits for a live replica as long as it takes, so past this the raw output goes out.
+POSTPROCESS_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -38,6 +41,17 @@ class Context:
     glossary: dict[str, str] | None
     temperature: float
     handle: Any  # the model's DeploymentHandle
+    adapter: str | None = None  # a LoRA adapter on that model, by name
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a client's `model` goes: a base model's replicas, maybe through one of its LoRA adapters."""
+
+    name: str  # what the client sent (or the default model's name)
+    handle: Any
+    prompt_style: str
+    adapter: str | None = None
 
 
 @dataclass
@@ -129,13 +143,12 @@ class Translator:
                 raise
 
     async def _generate(self, text: str, request_id: str, ctx: Context, usage: Usage) -> str:
-        if ctx.prompt_style == "few_shot":
-            text = " ".join(text.split("\n"))  # a few-shot answer ends at its first line break
+        text = prompts.single_line(ctx.prompt_style, text)
         prompt = prompts.translation_prompt(ctx.prompt_style, text, ctx.source, ctx.target, ctx.glossary)
         req = GenerateRequest(
             request_id=request_id, messages=prompt.messages, prompt=prompt.text,
             max_tokens=min(1024, 4 * len(text) + 32), clamp_max_tokens=True,
-            temperature=ctx.temperature, stop=prompt.stop,
+            temperature=ctx.temperature, stop=prompt.stop, adapter=ctx.adapter,
         )
         result = await ctx.handle.complete.remote(req)
         usage.prompt_tokens += result.prompt_tokens
@@ -144,10 +157,11 @@ class Translator:
 
     async def _clean(self, masked: segment.Masked, raw: str, ctx: Context) -> dict:
         try:
-            return await self.postprocessor.clean.remote(masked.text, raw, ctx.target, ctx.glossary, masked.slots)
+            call = self.postprocessor.clean.remote(masked.text, raw, ctx.target, ctx.glossary, masked.slots)
+            return await asyncio.wait_for(call, POSTPROCESS_TIMEOUT_S)
         except FanyiError:
             raise
-        except Exception:  # the post-processor is down: degrade to the raw output, flagged
+        except Exception:  # the post-processor is down or hung: degrade to the raw output, flagged
             logger.warning("request %s: post-processing unavailable", ctx.request_id, exc_info=True)
             self.metrics.observe_error(ctx.model, "postprocess_unavailable")
             text, missing = restore_placeholders(raw.strip(), masked.slots)

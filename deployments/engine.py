@@ -64,9 +64,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def generate(
-        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions
+        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions, adapter: str | None = None
     ) -> AsyncIterator[EngineOutput]:
-        """Stream the generation. Closing the iterator early must abort the request in the engine."""
+        """Stream the generation, through the LoRA adapter of that name (one of `config.adapters`) if
+        given. Closing the iterator early must abort the request in the engine."""
 
     @abc.abstractmethod
     async def abort(self, request_id: str) -> None:
@@ -82,3 +83,13 @@ class Engine(abc.ABC):
 
     async def shutdown(self) -> None:
         """Release the model; the default does nothing."""
+
+
+def adapter_rank(path: str) -> int:
+    """The LoRA rank an adapter folder was trained with (PEFT's adapter_config.json)."""
+    import json
+    from pathlib import Path
+
+    config = json.loads((Path(path) / "adapter_config.json").read_text())
+    ranks = [int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]
+    return max(ranks)

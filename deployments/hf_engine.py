@@ -39,7 +39,8 @@ class TransformersEngine(Engine):
         device = "cuda" if self.config.device == "cuda" and torch.cuda.is_available() else "cpu"
         dtype = self.config.dtype if self.config.dtype != "auto" else "auto"
         self._tok = AutoTokenizer.from_pretrained(self.config.source)
-        self._model = AutoModelForCausalLM.from_pretrained(self.config.source, dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(self.config.source, dtype=dtype)
+        self._model = _with_adapters(model, self.config.adapters).to(device).eval()
         self._device = device
         cfg_len = getattr(self._model.config, "max_position_embeddings", 2048)
         self._max_len = self.config.max_model_len or cfg_len
@@ -56,7 +57,7 @@ class TransformersEngine(Engine):
         return self._max_len
 
     async def generate(
-        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions
+        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions, adapter: str | None = None
     ) -> AsyncIterator[EngineOutput]:
         cancel = threading.Event()
         self._cancelled[request_id] = cancel
@@ -71,7 +72,8 @@ class TransformersEngine(Engine):
                     loop = asyncio.get_running_loop()
                     queue: asyncio.Queue = asyncio.Queue()
                     emit = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)  # noqa: E731
-                    worker = loop.run_in_executor(None, self._decode, prompt_token_ids, sampling, cancel, emit)
+                    worker = loop.run_in_executor(None, self._decode, prompt_token_ids, sampling, cancel, emit,
+                                                  adapter)
                     while (item := await queue.get()) is not _DONE:
                         if isinstance(item, BaseException):
                             raise EngineUnavailable("the model engine failed; retry the request") from item
@@ -85,41 +87,46 @@ class TransformersEngine(Engine):
                 self._waiting -= 1  # cancelled while still queued for the lock
             self._cancelled.pop(request_id, None)
 
-    def _decode(self, prompt_ids, sampling: SamplingOptions, cancel: threading.Event, emit) -> None:
+    def _decode(self, prompt_ids, sampling: SamplingOptions, cancel: threading.Event, emit, adapter) -> None:
         torch = self._torch
         try:
-            gen = torch.Generator(device=self._device)
-            gen.manual_seed(sampling.seed if sampling.seed is not None else torch.seed())
-            ids = torch.tensor([prompt_ids], device=self._device)
-            past, out_ids, text, finish = None, [], "", "length"
-            with torch.inference_mode():
-                for _ in range(sampling.max_tokens):
-                    if cancel.is_set():
-                        finish = "abort"
-                        break
-                    result = self._model(input_ids=ids, past_key_values=past, use_cache=True)
-                    past = result.past_key_values
-                    token = _sample(torch, result.logits[0, -1].float(), sampling, gen)
-                    if token in self._eos and not sampling.ignore_eos:
-                        finish = "stop"
-                        break
-                    out_ids.append(token)
-                    ids = torch.tensor([[token]], device=self._device)
-                    # Decoding the whole tail each step keeps multi-byte characters intact.
-                    full = self._tok.decode(out_ids, skip_special_tokens=True)
-                    cut = _stop_at(full, sampling.stop)
-                    if cut is not None:
-                        emit(EngineOutput(full[len(text):cut], 1, "stop"))
-                        return
-                    delta, text = full[len(text):], full
-                    emit(EngineOutput(delta, 1, None))
-            emit(EngineOutput("", 0, finish))
+            with _adapter_scope(self._model, adapter):
+                self._decode_tokens(prompt_ids, sampling, cancel, emit)
         except BaseException as exc:  # surfaced to the consumer as EngineUnavailable
             logger.exception("transformers decoding failed")
             self._failed = repr(exc)
             emit(exc)
         finally:
             emit(_DONE)
+
+    def _decode_tokens(self, prompt_ids, sampling: SamplingOptions, cancel: threading.Event, emit) -> None:
+        torch = self._torch
+        gen = torch.Generator(device=self._device)
+        gen.manual_seed(sampling.seed if sampling.seed is not None else torch.seed())
+        ids = torch.tensor([prompt_ids], device=self._device)
+        past, out_ids, text, finish = None, [], "", "length"
+        with torch.inference_mode():
+            for _ in range(sampling.max_tokens):
+                if cancel.is_set():
+                    finish = "abort"
+                    break
+                result = self._model(input_ids=ids, past_key_values=past, use_cache=True)
+                past = result.past_key_values
+                token = _sample(torch, result.logits[0, -1].float(), sampling, gen)
+                if token in self._eos and not sampling.ignore_eos:
+                    finish = "stop"
+                    break
+                out_ids.append(token)
+                ids = torch.tensor([[token]], device=self._device)
+                # Decoding the whole tail each step keeps multi-byte characters intact.
+                full = self._tok.decode(out_ids, skip_special_tokens=True)
+                cut = _stop_at(full, sampling.stop)
+                if cut is not None:
+                    emit(EngineOutput(full[len(text):cut], 1, "stop"))
+                    return
+                delta, text = full[len(text):], full
+                emit(EngineOutput(delta, 1, None))
+        emit(EngineOutput("", 0, finish))
 
     async def abort(self, request_id: str) -> None:
         event = self._cancelled.get(request_id)
@@ -132,6 +139,31 @@ class TransformersEngine(Engine):
 
     async def stats(self) -> EngineStats:
         return EngineStats(running=self._running, waiting=self._waiting, kv_cache_usage=0.0)
+
+
+def _with_adapters(model, adapters):
+    """Wrap the model in peft with every configured LoRA adapter loaded under its served name."""
+    if not adapters:
+        return model
+    from peft import PeftModel
+
+    first, *rest = adapters
+    model = PeftModel.from_pretrained(model, first.path, adapter_name=first.name)
+    for adapter in rest:
+        model.load_adapter(adapter.path, adapter_name=adapter.name)
+    return model
+
+
+def _adapter_scope(model, adapter: str | None):
+    """One request at a time runs here, so switching the active adapter per request is safe."""
+    import contextlib
+
+    if not hasattr(model, "peft_config"):
+        return contextlib.nullcontext()
+    if adapter is None:
+        return model.disable_adapter()  # the base model's own weights
+    model.set_adapter(adapter)
+    return contextlib.nullcontext()
 
 
 def _sample(torch, logits, sampling: SamplingOptions, gen) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from app.config import ModelConfig
-from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest
+from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
 from deployments.engine import Engine, SamplingOptions
 
 logger = logging.getLogger("fanyi.replica")
@@ -39,6 +39,7 @@ class GenerateRequest:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     ignore_eos: bool = False
+    adapter: str | None = None  # a LoRA adapter of this model, by its served name
 
 
 @dataclass
@@ -55,6 +56,7 @@ class LLMReplica:
     async def __init__(self, model: dict[str, Any], engine_cls: type[Engine]):
         self.config = ModelConfig.model_validate(model)
         self.engine = engine_cls(self.config)
+        self.adapters = {a.name for a in self.config.adapters}
         self.streaming = 0  # requests streaming right now, for the chunk pacing below
         started = time.monotonic()
         await self.engine.start()
@@ -114,7 +116,9 @@ class LLMReplica:
         ids = self._prompt_ids(req)
         sampling = self._sampling(req, len(ids))
         produced = 0
-        stream = self.engine.generate(req.request_id, ids, sampling)
+        if req.adapter is not None and req.adapter not in self.adapters:
+            raise ModelNotFound(f"The model '{req.adapter}' does not exist", param="model")
+        stream = self.engine.generate(req.request_id, ids, sampling, req.adapter)
         counted = int(paced)  # non-streamed requests produce one object whatever their pace
         self.streaming += counted
         try:

@@ -32,7 +32,7 @@ from app.gate import FILE_ROUTE, Gate, GateSettings, error_response
 from app.metrics import CONTENT_TYPE, RouterMetrics
 from app.rate_limit import RateLimiter
 from app.translate_api import TranslateService
-from app.translation import Translator
+from app.translation import Route, Translator
 from deployments.llm_replica import GenerateChunk, GenerateRequest
 
 logger = logging.getLogger("fanyi.router")
@@ -92,6 +92,7 @@ class Router:
         self.handles = models
         # Built once: `.options()` per request costs a handle copy on the latency path.
         self.stream_handles = {name: h.options(stream=True) for name, h in models.items()}
+        self.routes = self.config.routes()  # base models and their LoRA adapters, by served name
         self.default_model = self.config.models[0].name
         self.created = int(time.time())
         context = serve.get_replica_context()
@@ -124,7 +125,9 @@ class Router:
 
     @api.get("/v1/models", responses=docs.MODELS)
     async def list_models(self) -> dict:
-        data = [protocol.model_card(m.name, self.created, m.source) for m in self.config.models]
+        data = [protocol.model_card(name, self.created, adapter.path if adapter else model.source,
+                                    model.name if adapter else None)
+                for name, (model, adapter) in self.routes.items()]
         return {"object": "list", "data": data}
 
     @api.get("/metrics", responses=docs.METRICS, response_class=Response)
@@ -199,24 +202,23 @@ class Router:
             top_p=body.top_p, stop=body.stop or [], seed=body.seed, ignore_eos=body.ignore_eos, **prompt,
         )
 
-    def _resolve(self, name: str | None) -> tuple[str, Any, Any]:
-        name, handle = self._handle(name)
-        return name, handle, self.config.model(name)
-
-    def _handle(self, name: str | None) -> tuple[str, Any]:
+    def _resolve(self, name: str | None) -> Route:
         name = name or self.default_model
-        handle = self.handles.get(name)
-        if handle is None:
-            known = ", ".join(sorted(self.handles))
+        found = self.routes.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.routes))
             raise ModelNotFound(f"The model '{name}' does not exist. Available models: {known}", param="model")
-        return name, handle
+        model, adapter = found
+        style = (adapter.prompt_style if adapter else None) or model.prompt_style
+        return Route(name, self.handles[model.name], style, adapter.name if adapter else None)
 
     async def _serve(self, endpoint: str, body, req: GenerateRequest, respond: Callable, chunker: Callable):
         started = time.perf_counter()
         model = body.model or self.default_model
         try:
-            model, handle = self._handle(body.model)
-            streamer = self.stream_handles[model]
+            route = self._resolve(body.model)
+            model, handle, req.adapter = route.name, route.handle, route.adapter
+            streamer = self.stream_handles[self.routes[model][0].name]
             if not body.stream:
                 result: GenerateChunk = await handle.complete.remote(req)
                 self.metrics.observe_tokens(model, result.prompt_tokens, result.completion_tokens)

@@ -13,7 +13,7 @@ import logging
 from typing import Any, AsyncIterator
 
 from app.errors import EngineUnavailable, InvalidRequest
-from deployments.engine import Engine, EngineOutput, EngineStats, SamplingOptions
+from deployments.engine import Engine, EngineOutput, EngineStats, SamplingOptions, adapter_rank
 
 logger = logging.getLogger("fanyi.vllm")
 
@@ -42,11 +42,25 @@ def _engine_kwargs(config) -> dict[str, Any]:
     if config.tensor_parallel_size > 1:
         # Worker processes on the GPUs Ray gave this replica's actor: they are all on one node.
         kwargs["distributed_executor_backend"] = "mp"
+    if config.adapters:
+        kwargs.update(_lora_kwargs(config.adapters))
     kwargs.update(config.engine_args)
     unknown = set(kwargs) - engine_arg_names()
     if unknown:
         raise ValueError(f"unknown vLLM engine_args for model {config.name!r}: {sorted(unknown)}")
     return kwargs
+
+
+# vLLM preallocates LoRA slots of a fixed rank and accepts only these sizes.
+_VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def _lora_kwargs(adapters) -> dict[str, Any]:
+    rank = max(adapter_rank(a.path) for a in adapters)
+    slot = next((r for r in _VLLM_LORA_RANKS if r >= rank), rank)
+    # max_loras: adapters usable in one batch; all of ours, so no request waits for a slot.
+    return {"enable_lora": True, "max_lora_rank": slot, "max_loras": min(len(adapters), 8),
+            "max_cpu_loras": len(adapters)}
 
 
 class _SchedulerStatsLogger:
@@ -76,6 +90,13 @@ class _SchedulerStatsLogger:
         pass
 
 
+def _lora_requests(adapters) -> dict[str, Any]:
+    from vllm.lora.request import LoRARequest
+
+    # Ids start at 1: vLLM reserves 0 for "no adapter".
+    return {a.name: LoRARequest(a.name, i, a.path) for i, a in enumerate(adapters, start=1)}
+
+
 class VLLMEngine(Engine):
     def __init__(self, config):
         super().__init__(config)
@@ -101,6 +122,7 @@ class VLLMEngine(Engine):
         if hasattr(self._tokenizer, "__await__"):  # older releases made get_tokenizer async
             self._tokenizer = await self._tokenizer
         self._max_model_len = self._engine.model_config.max_model_len
+        self._loras = _lora_requests(self.config.adapters)
 
     @property
     def tokenizer(self):
@@ -111,7 +133,7 @@ class VLLMEngine(Engine):
         return self._max_model_len
 
     async def generate(
-        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions
+        self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions, adapter: str | None = None
     ) -> AsyncIterator[EngineOutput]:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
@@ -126,7 +148,8 @@ class VLLMEngine(Engine):
             # Deltas: each step carries only new text, so nothing is re-sent or re-diffed.
             output_kind=RequestOutputKind.DELTA,
         )
-        stream = self._engine.generate({"prompt_token_ids": prompt_token_ids}, params, request_id)
+        lora = self._loras[adapter] if adapter else None
+        stream = self._engine.generate({"prompt_token_ids": prompt_token_ids}, params, request_id, lora_request=lora)
         try:
             async for out in stream:
                 completion = out.outputs[0]
