@@ -1,5 +1,6 @@
 """A minimal OpenAI-style streaming server on raw asyncio streams, for testing `app.bench` without a
 model: HTTP/1.1 keep-alive, chunked SSE, `max_tokens` chunks of one token each, then usage and [DONE].
+The model names `missing`, `stall`, `truncated` and `stream-error` make it fail in those ways.
 Cheap enough per chunk that it measures the client, not itself.
 
     python tests/unit/sse_server.py PORT [DELAY_S]    # serve until killed (overhead measurements)
@@ -35,6 +36,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, de
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
             n = int(body.get("max_tokens", 16))
             chat = path.endswith(b"/chat/completions")
+            model = body.get("model")
+            if model == "stall":  # headers, then nothing: the client's read timeout must fire
+                await writer.drain()
+                await asyncio.sleep(30)
             for i in range(n):
                 if delay:
                     await asyncio.sleep(delay)
@@ -44,6 +49,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, de
                     payload = b'{"id":"x","object":"text_completion","choices":[{"index":0,"text":"w%d "}]}' % i
                 writer.write(_chunk(b"data: " + payload + b"\n\n"))
                 await writer.drain()
+            if model == "truncated":  # the connection drops before [DONE]
+                break
+            if model == "stream-error":  # an OpenAI error inside the 200 stream, as fanyi sends one
+                writer.write(_chunk(b'data: {"error":{"message":"m","type":"internal_error","param":null,"code":null}}\n\n'))
             use = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
             tail = b"data: " + json.dumps({"id": "x", "choices": [], "usage": use}).encode() + b"\n\ndata: [DONE]\n\n"
             writer.write(_chunk(tail) + b"0\r\n\r\n")
