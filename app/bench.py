@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from app.bench_load import PATHS, Api, BodySpec, Level, file_prompts, make_client, random_prompts, run_level
+from app.bench_load import PATHS, Api, BodySpec, Level, endpoint, file_prompts, make_client, random_prompts, run_level
 from app.bench_metrics import LevelSummary, summarize
 
 
@@ -100,15 +100,16 @@ def _progress(total: int | None, desc: str, enabled: bool):
 
 
 async def run(cfg: BenchConfig, progress: bool = True) -> list[LevelSummary]:
-    spec, prompts, path = cfg.body_spec(), prompt_source(cfg), PATHS[cfg.api]
+    spec, prompts = cfg.body_spec(), prompt_source(cfg)
     summaries = []
     for system in cfg.systems:
         bodies = (spec.build(p) for p in prompts())  # same prompts, in the same order, for every system
-        async with make_client(system.base_url, cfg.api_key, max(cfg.concurrency), cfg.timeout) as session:
+        url = endpoint(system.base_url, cfg.api)
+        async with make_client(cfg.api_key, max(cfg.concurrency), cfg.timeout) as session:
             if cfg.warmup:
                 warm = Level(concurrency=min(cfg.warmup, max(cfg.concurrency)), requests=cfg.warmup,
                              duration=None, rate=None)
-                await run_level(session, path, cfg.api, bodies, warm)
+                await run_level(session, url, cfg.api, bodies, warm)
             for concurrency in cfg.concurrency:
                 level = Level(concurrency=concurrency, requests=cfg.requests, duration=cfg.duration, rate=cfg.rate)
                 with _progress(cfg.requests, f"{system.name} c={concurrency}", progress) as bar:
@@ -116,7 +117,7 @@ async def run(cfg: BenchConfig, progress: bool = True) -> list[LevelSummary]:
                         bar.update(1)
                         if rec.error:
                             bar.set_postfix_str(f"last error {rec.error}", refresh=False)
-                    records = await run_level(session, path, cfg.api, bodies, level, seed=cfg.seed, on_done=done)
+                    records = await run_level(session, url, cfg.api, bodies, level, seed=cfg.seed, on_done=done)
                 summary = summarize(records, system.name, cfg.api, concurrency, cfg.rate)
                 summaries.append(summary)
                 print(f"{system.name} c={concurrency}: {summary.completed}/{summary.requests} ok, "

@@ -21,8 +21,12 @@ import aiohttp
 from app.bench_metrics import RequestRecord, classify_http, classify_stream_error
 
 Api = Literal["chat", "completions", "translate"]
-# Relative to the base URL (which ends in /v1), so a base URL with a path prefix keeps it.
+# Relative to a system's base URL, which ends in /v1 (OpenAI's convention) after any path prefix.
 PATHS: dict[str, str] = {"chat": "chat/completions", "completions": "completions", "translate": "translate"}
+
+
+def endpoint(base_url: str, api: Api) -> str:
+    return base_url.rstrip("/") + "/" + PATHS[api]
 
 # Short common English words, each one token in most BPE vocabularies: random chat/translate prompts of
 # about the asked length without a tokenizer on the client.
@@ -121,12 +125,12 @@ def random_prompts(api: Api, input_len: int, seed: int, id_range: tuple[int, int
     return start
 
 
-async def send(session: aiohttp.ClientSession, path: str, api: Api, body: dict) -> RequestRecord:
+async def send(session: aiohttp.ClientSession, url: str, api: Api, body: dict) -> RequestRecord:
     """One streamed request; never raises for request failures, it records their type instead."""
     rec = RequestRecord(start=time.perf_counter())
     done = False
     try:
-        async with session.post(path, json=body) as resp:
+        async with session.post(url, json=body) as resp:
             if resp.status != 200:
                 raw = await resp.read()
                 try:
@@ -161,7 +165,7 @@ async def send(session: aiohttp.ClientSession, path: str, api: Api, body: dict) 
     rec.end = time.perf_counter()
     if rec.error is None and not done:
         rec.error = "incomplete_stream"
-    elif rec.error is None and rec.tokens() == 0:
+    elif rec.error is None and not rec.chunk_times:  # (0 tokens with text is a translation-memory hit)
         rec.error = "no_output"
     return rec
 
@@ -174,7 +178,7 @@ class Level:
     rate: float | None  # Poisson arrivals at this many requests/s, at most `concurrency` in flight
 
 
-async def run_level(session: aiohttp.ClientSession, path: str, api: Api, bodies: Iterator[dict], level: Level,
+async def run_level(session: aiohttp.ClientSession, url: str, api: Api, bodies: Iterator[dict], level: Level,
                     seed: int = 0, on_done: Callable[[RequestRecord], None] | None = None) -> list[RequestRecord]:
     records: list[RequestRecord] = []
     deadline = time.perf_counter() + level.duration if level.duration else None
@@ -187,7 +191,7 @@ async def run_level(session: aiohttp.ClientSession, path: str, api: Api, bodies:
         return next(bodies)
 
     async def one(body: dict) -> None:
-        rec = await send(session, path, api, body)
+        rec = await send(session, url, api, body)
         records.append(rec)
         if on_done:
             on_done(rec)
@@ -216,11 +220,11 @@ async def run_level(session: aiohttp.ClientSession, path: str, api: Api, bodies:
     return records
 
 
-def make_client(base_url: str, api_key: str | None, max_concurrency: int, timeout: float) -> aiohttp.ClientSession:
+def make_client(api_key: str | None, max_concurrency: int, timeout: float) -> aiohttp.ClientSession:
     """One session per system, with a connection for every concurrent stream. `timeout` bounds the wait
     for each read (a stalled stream), not a whole request, which may legitimately stream for minutes."""
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     connector = aiohttp.TCPConnector(limit=max_concurrency + 8, ttl_dns_cache=300)
-    return aiohttp.ClientSession(base_url=base_url.rstrip("/") + "/", headers=headers, connector=connector,
+    return aiohttp.ClientSession(headers=headers, connector=connector,
                                  timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 30.0),
                                                                sock_read=timeout))

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from app import bench
-from app.bench_load import BodySpec, Level, SSEParser, make_client, output_of, random_prompts, run_level, send
+from app.bench_load import BodySpec, Level, SSEParser, endpoint, make_client, output_of, random_prompts, run_level, send
 from tests.unit import sse_server
 
 
@@ -62,8 +62,8 @@ async def _with_server(fn, delay: float = 0.0):
     server = await sse_server.start(0, delay)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with make_client(f"http://127.0.0.1:{port}/v1", "k", 8, timeout=0.5) as session:
-            return await fn(session)
+        async with make_client("k", 8, timeout=0.5) as session:
+            return await fn(session, f"http://127.0.0.1:{port}/v1/")
     finally:
         server.close()
 
@@ -73,8 +73,8 @@ def body(model: str = "m", n: int = 5) -> dict:
 
 
 def test_send_records_chunks_usage_and_error_types():
-    async def go(session):
-        return {m: await send(session, "chat/completions", "chat", body(m))
+    async def go(session, base):
+        return {m: await send(session, base + "chat/completions", "chat", body(m))
                 for m in ("m", "missing", "stream-error", "truncated", "stall")}
 
     recs = asyncio.run(_with_server(go, delay=0.002))
@@ -89,16 +89,16 @@ def test_send_records_chunks_usage_and_error_types():
 
 def test_refused_connection_is_a_connection_error():
     async def go():
-        async with make_client("http://127.0.0.1:9/v1", None, 1, timeout=2) as session:
-            return await send(session, "completions", "completions", body())
+        async with make_client(None, 1, timeout=2) as session:
+            return await send(session, "http://127.0.0.1:9/v1/completions", "completions", body())
 
     assert asyncio.run(go()).error.startswith("connection:")
 
 
 def test_closed_loop_keeps_concurrency_requests_in_flight():
-    async def go(session):
+    async def go(session, base):
         bodies = iter([body(n=10)] * 8)
-        return await run_level(session, "completions", "completions", bodies, Level(4, 8, None, None))
+        return await run_level(session, base + "completions", "completions", bodies, Level(4, 8, None, None))
 
     started = time.perf_counter()
     recs = asyncio.run(_with_server(go, delay=0.01))
@@ -109,9 +109,9 @@ def test_closed_loop_keeps_concurrency_requests_in_flight():
 
 
 def test_poisson_rate_spaces_arrivals_and_duration_bounds_a_level():
-    async def go(session):
+    async def go(session, base):
         bodies = itertools.repeat(body(n=1))
-        return await run_level(session, "completions", "completions", bodies, Level(16, None, 0.6, 20.0), seed=1)
+        return await run_level(session, base + "completions", "completions", bodies, Level(16, None, 0.6, 20.0), seed=1)
 
     recs = asyncio.run(_with_server(go))
     assert all(r.ok for r in recs)
@@ -149,3 +149,8 @@ def test_cli_sweeps_systems_and_levels():
 def test_cli_rejects_inconsistent_settings(argv, capsys):
     assert bench.main(argv) == 2
     assert "app.bench:" in capsys.readouterr().err
+
+
+def test_endpoints_keep_the_base_urls_path():
+    assert endpoint("http://h:1/v1", "chat") == "http://h:1/v1/chat/completions"
+    assert endpoint("http://h:1/proxy/v1/", "translate") == "http://h:1/proxy/v1/translate"
