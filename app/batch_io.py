@@ -212,7 +212,8 @@ def render_output(shard: Shard, rows: list[Row], translations: list[str | None],
     null translation elsewhere) so outputs stay aligned with inputs; unreadable jsonl lines, which
     have no record to carry, are left out (the errors file holds them)."""
     if shard.format == "txt":
-        return "".join((t or "").replace("\n", " ") + "\n" for t in translations).encode()
+        # Any line break (\r, U+2028, ...) in a translation would shift every later line.
+        return "".join(" ".join((t or "").splitlines()) + "\n" for t in translations).encode()
     if shard.format == "jsonl":
         lines = [json.dumps({**row.record, output_field: t}, ensure_ascii=False)
                  for row, t in zip(rows, translations) if isinstance(row.record, dict)]
