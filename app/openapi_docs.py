@@ -116,8 +116,11 @@ class Translation(BaseModel):
     cached: int = Field(description="Segments served from the translation memory.")
 
 
-_SSE = {"text/event-stream": {"schema": {"type": "string", "description": "Server-sent events, ending with "
-                                         "`data: [DONE]`."}}}
+# One server-sent event, as parsed: `data` is a JSON chunk, an error body, or `[DONE]` at the end.
+_SSE = {"text/event-stream": {"schema": {
+    "type": "object", "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
+    "description": "Server-sent events, ending with `data: [DONE]`."}}}
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
