@@ -127,8 +127,10 @@ def summarize(records: list[RequestRecord], system: str, api: str, concurrency: 
     duration = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
     tokens = sum(r.tokens() for r in good)
     firsts = [r.chunk_times[0] - r.start for r in good if r.chunk_times]
-    tpots = [t for r in good if r.chunk_times and (t := tpot(r.end - r.start, r.chunk_times[0] - r.start,
-                                                              r.tokens())) is not None]
+    # TPOT needs at least two output chunks: a stream that delivers everything at once (fanyi's
+    # translate API sends each segment whole) shows the client no per-token timing.
+    tpots = [t for r in good if len(r.chunk_times) > 1
+             and (t := tpot(r.end - r.start, r.chunk_times[0] - r.start, r.tokens())) is not None]
     itls = [gap for r in good for gap in inter_token_latencies(r.chunk_times)]
     prompts = [r.prompt_tokens for r in good if r.prompt_tokens is not None]
     per_s = (lambda n: n / duration) if duration > 0 else (lambda n: 0.0)

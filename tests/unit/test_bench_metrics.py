@@ -82,6 +82,13 @@ def test_summarize_a_level():
     assert s.e2e_ms.p90 == pytest.approx((1.0 + 0.9 * 0.5) * 1000)
 
 
+def test_one_chunk_streams_have_no_tpot():
+    whole = RequestRecord(start=0.0, end=2.0, chunk_times=[1.9], output_tokens=40)  # a segment sent whole
+    s = summarize([whole], "ours", "translate", 1, None)
+    assert s.ttft_ms.p50 == pytest.approx(1900.0) and math.isnan(s.tpot_ms.p50) and math.isnan(s.itl_ms.p50)
+    assert s.output_tokens == 40
+
+
 def test_summarize_with_no_success_has_no_latencies():
     s = summarize([RequestRecord(start=0.0, end=0.1, error="timeout")], "raw", "completions", 1, 2.0)
     assert s.completed == 0 and s.output_tokens_per_s == 0 and math.isnan(s.ttft_ms.p50)
