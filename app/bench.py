@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     summaries = asyncio.run(run(cfg, progress))
     print(bench_report.table(summaries))
     if out is not None:
-        for path in bench_report.write(summaries, cfg.model_dump(mode="json"), out):
+        record = {**cfg.model_dump(mode="json"), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        for path in bench_report.write(summaries, record, out):
             print(f"wrote {path}", file=sys.stderr)
     return 1 if any(s.errors for s in summaries) else 0
 
