@@ -33,6 +33,11 @@ def _batch(cluster, *args: str, timeout: float = 300) -> dict:
     return json.loads((out / "_batch" / "summary.json").read_text())
 
 
+def _parts(out: Path, pattern: str) -> list[Path]:
+    """Output shards in order (the errors files also end in .jsonl)."""
+    return [p for p in sorted(out.glob(pattern)) if not p.name.endswith(".errors.jsonl")]
+
+
 def _errors(out: Path) -> dict[str, str]:
     rows = [json.loads(line) for p in sorted(out.glob("*.errors.jsonl")) for line in p.read_text().splitlines()]
     return {f"{r['file']}:{r['id']}": r["reason"] for r in rows}
@@ -63,7 +68,7 @@ def test_offline_every_format_round_trips_and_bad_rows_are_reported(cluster, tin
     txt = [line for p in sorted(out.glob("a.part-*.txt")) for line in p.read_text().splitlines()]
     assert len(txt) == 9  # one line per input line, bad ones empty, so outputs stay aligned
     assert all(txt[i] for i in (0, 1, 2, 3, 4, 5, 8)) and txt[6] == "" and txt[7] == ""
-    jsonl = [json.loads(line) for p in sorted(out.glob("b.part-*.jsonl")) for line in p.read_text().splitlines()]
+    jsonl = [json.loads(line) for p in _parts(out, "b.part-*.jsonl") for line in p.read_text().splitlines()]
     assert [r["key"] for r in jsonl] == [f"j{i}" for i in range(6)] and all(r["translation"] for r in jsonl)
     assert [r["text"] for r in jsonl] == ZH
     rows = [r for p in sorted(out.glob("c.part-*.csv")) for r in csv.DictReader(open(p, newline=""))]
@@ -125,6 +130,6 @@ def test_job_submit_stopped_mid_run_then_resubmitted_gives_every_row_once(cluste
     assert "SUCCEEDED" in rerun.stdout or "succeeded" in rerun.stdout
     summary = json.loads((out / "_batch" / "summary.json").read_text())
     assert summary["shards"] == rows // 2 and summary["shards_skipped"] >= finished_before
-    ids = [json.loads(line)["id"] for p in sorted(out.glob("big.part-*.jsonl")) for line in p.read_text().splitlines()]
+    ids = [json.loads(line)["id"] for p in _parts(out, "big.part-*.jsonl") for line in p.read_text().splitlines()]
     assert ids == [f"r{i:03d}" for i in range(rows)]  # every row, once, in order
     assert not list(out.rglob("*.tmp"))
