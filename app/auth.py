@@ -82,3 +82,19 @@ class KeyRing:
         if found is None:
             raise Unauthorized("Incorrect API key provided.")
         return found
+
+
+def forwarded_key_env(auth: AuthConfig, app_runtime_env: Mapping | None) -> dict[str, str]:
+    """The `api_keys_env` variable from the application's `runtime_env.env_vars`, to set on the Router.
+
+    Serve gives an application-level runtime_env only to deployments whose own ray_actor_options
+    carry none, and the Router's carries env_vars (cluster/placement.py), so a key set there would
+    never reach it. `build_app` runs in Serve's build task, under the application's runtime_env, and
+    passes this on. Only a variable the operator already put in the application's config is
+    forwarded: one that comes from `ray start`'s environment reaches the Router by itself and is not
+    copied into deployment options the dashboard shows.
+    """
+    if not auth.api_keys_env:
+        return {}
+    value = ((app_runtime_env or {}).get("env_vars") or {}).get(auth.api_keys_env)
+    return {auth.api_keys_env: value} if value else {}

@@ -17,6 +17,7 @@ from typing import Any
 
 from ray import serve
 
+from app.auth import forwarded_key_env
 from app.config import AdapterConfig, AppConfig, ConfigError, ModelConfig, load_config
 from cluster.placement import replica_actor_options, actor_options
 from deployments.engine import Engine
@@ -68,6 +69,13 @@ def _resolved_adapter(model: ModelConfig, adapter: AdapterConfig) -> AdapterConf
     return adapter.model_copy(update={"path": path})
 
 
+def _app_runtime_env() -> dict[str, Any]:
+    """The runtime_env this build runs under: the application's, inside Serve's build task."""
+    import ray
+
+    return dict(ray.get_runtime_context().runtime_env or {}) if ray.is_initialized() else {}
+
+
 def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None = None):
     engines = engines or default_engines()
     handles = {}
@@ -90,7 +98,8 @@ def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None
     router_options = {
         **config.router.serve_options(),
         "name": "Router",
-        "ray_actor_options": actor_options(config.router.num_cpus),
+        "ray_actor_options": actor_options(config.router.num_cpus,
+                                           forwarded_key_env(config.auth, _app_runtime_env())),
     }
     return serve.deployment(Router).options(**router_options).bind(handles, router_init, postprocessor)
 

@@ -38,7 +38,8 @@ class TranslateService:
         sample = body.text if body.text is not None else "\n".join(body.segments)
         ctx = self._context(rid, body.model, body.source_lang, body.target_lang, sample, body.glossary,
                             body.temperature)
-        pieces = self.translator.plan(units)  # size limits fail here, before any work or a 200 header
+        # Size limits fail here, before any work or a 200 header.
+        pieces = self.translator.plan(units, "text" if body.text is not None else "segments")
         usage = Usage()
         events = self.translator.run(pieces, len(units), ctx, usage)
         if body.stream:
@@ -91,7 +92,7 @@ class TranslateService:
         usage = Usage()
         translated = [""] * len(units)
         if units:
-            pieces = self.translator.plan(units)
+            pieces = self.translator.plan(units, "file")
             async for event in self.translator.run(pieces, len(units), ctx, usage):
                 if event[0] == "unit":
                     translated[event[1]] = event[2]

@@ -76,7 +76,8 @@ class Translator:
         self.metrics = metrics
         self.max_pieces = MAX_PIECES  # limits.max_segments, set by the router
 
-    def plan(self, units: list[tuple[str, str]]) -> list[_Piece]:
+    def plan(self, units: list[tuple[str, str]], param: str = "text") -> list[_Piece]:
+        """Split units into pieces; `param` names the request field an over-limit error points at."""
         pieces = []
         for index, (text, fmt) in enumerate(units):
             for piece in segment.split(text, fmt, PIECE_CHARS):
@@ -84,7 +85,7 @@ class Translator:
                 pieces.append(_Piece(index, piece.text, masked))
         if sum(p.masked is not None for p in pieces) > self.max_pieces:
             raise InvalidRequest(f"too many segments to translate in one request (limit {self.max_pieces})",
-                                 param="text", code="too_many_segments")
+                                 param=param, code="too_many_segments")
         return pieces
 
     async def run(self, pieces: list[_Piece], unit_count: int, ctx: Context, usage: Usage) -> AsyncIterator[tuple]:

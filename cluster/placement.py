@@ -22,9 +22,9 @@ DEFAULT_CPU_KVCACHE_GIB = "1"
 SERVE_THROUGHPUT_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}
 
 
-def actor_options(num_cpus: float) -> dict[str, Any]:
-    """Options for the CPU-only deployments (router, post-processor)."""
-    return {"num_cpus": num_cpus, "runtime_env": {"env_vars": dict(SERVE_THROUGHPUT_ENV)}}
+def actor_options(num_cpus: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Options for the CPU-only deployments (router, post-processor); `env`: extra variables."""
+    return {"num_cpus": num_cpus, "runtime_env": {"env_vars": {**SERVE_THROUGHPUT_ENV, **(env or {})}}}
 
 
 def replica_actor_options(model: ModelConfig) -> dict[str, Any]:

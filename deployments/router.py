@@ -59,7 +59,10 @@ async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONRe
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
     msg = first.get("msg", "invalid request body").removeprefix("Value error, ")
-    return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param), request=request)
+    # The wire bound on `segments` is a segment limit like limits.max_segments: same code, same counter.
+    code = "too_many_segments" if param == "segments" and first.get("type") == "too_long" else None
+    return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param, code=code),
+                           request=request)
 
 
 @api.exception_handler(FanyiError)

@@ -25,22 +25,26 @@ ENV_KEY = "sk-guard-environ-0002"
 LIMITED = "sk-guard-limited-0003"  # 30 requests per minute
 TOKENS = "sk-guard-tokens-0004"  # 600 tokens per minute
 PREFIX = "/guard"
+# Tokens of the long answers (the cap too): ~2 s on the transformers engine here (~930 tok/s), well
+# past the guard app's 1 s timeout, and within the tiny model's 2048 positions.
+LONG = 2000
 
 
 def guard_app(tiny_model) -> dict:
     model = {"name": "guard", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-             "max_model_len": 1024,
+             "max_model_len": 2048,
              "deployment": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 1, "max_queued_requests": 1,
                             "health_check_period_s": 2, "graceful_shutdown_timeout_s": 5}}
     return {
         "name": "fanyi-guard", "route_prefix": PREFIX, "import_path": "app.builder:build_app",
-        # The env var reaches the router's process; the config names it, never holds it.
+        # The app's runtime_env holds the key, `args` only names the variable; build_app forwards it
+        # to the Router (Serve would not: the Router's own runtime_env has env_vars).
         "runtime_env": {"env_vars": {"FANYI_GUARD_KEYS": ENV_KEY}},
         "args": {
             "models": [model],
             "router": {"num_cpus": 0.1, "num_replicas": 1},
             "postprocessor": {"num_cpus": 0.1, "num_replicas": 1},
-            "limits": {"max_request_bytes": 8192, "max_tokens_cap": 1000, "max_segments": 4,
+            "limits": {"max_request_bytes": 8192, "max_tokens_cap": LONG, "max_segments": 4,
                        "request_timeout_s": 1.0},
             "auth": {"api_keys": [KEY, {"key": LIMITED, "name": "limited", "requests_per_minute": 30},
                                   {"key": TOKENS, "name": "tokens", "tokens_per_minute": 600}],
@@ -80,8 +84,7 @@ def _assert_error(r: httpx.Response, status: int, code: str) -> dict:
 
 def test_keys_from_config_and_env_and_401_without(guard):
     assert httpx.get(guard + "/v1/models", headers=_auth(KEY)).status_code == 200
-    # ENV_KEY is not checked live: the app-level runtime_env did not reach the router (its own
-    # deployment runtime_env sets env_vars); the env path is covered in tests/unit.
+    assert httpx.get(guard + "/v1/models", headers=_auth(ENV_KEY)).status_code == 200  # from runtime_env
     for headers in ({}, _auth("sk-guard-wrong-9999"), {"authorization": KEY}):
         r = httpx.post(guard + "/v1/chat/completions", json=_chat(), headers=headers)
         err = _assert_error(r, 401, "invalid_api_key")
@@ -131,16 +134,18 @@ def test_size_segment_and_token_limits(guard):
     _assert_error(r, 413, "request_too_large")
     r = httpx.post(guard + "/v1/translate", headers=_auth(KEY),
                    json={"segments": ["one.", "two.", "three.", "four.", "five."], "target_lang": "de"})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "segments"  # the wire model's bound
+    assert _assert_error(r, 400, "too_many_segments")["param"] == "segments"  # limits.max_segments
+    r = httpx.post(guard + "/v1/translate", headers=_auth(KEY), json={"segments": ["a"] * 257, "target_lang": "de"})
+    assert _assert_error(r, 400, "too_many_segments")["param"] == "segments"  # the wire model's bound
     text = "\n\n".join(f"Paragraph number {i} is here." for i in range(6))
     r = httpx.post(guard + "/v1/translate", headers=_auth(KEY), json={"text": text, "target_lang": "de"})
     _assert_error(r, 400, "too_many_segments")
-    r = httpx.post(guard + "/v1/chat/completions", headers=_auth(KEY), json=_chat(1001))
+    r = httpx.post(guard + "/v1/chat/completions", headers=_auth(KEY), json=_chat(LONG + 1))
     _assert_error(r, 400, "max_tokens_exceeded")
 
 
 def test_overload_is_503_at_once_and_slow_answers_504(guard):
-    long = _chat(1000, ignore_eos=True)
+    long = _chat(LONG, ignore_eos=True)
     busy = threading.Event()
 
     def hold() -> None:  # the replica takes one request and queues one: a long stream holds it
@@ -168,7 +173,7 @@ def test_overload_is_503_at_once_and_slow_answers_504(guard):
     assert int(overloaded[0].headers["retry-after"]) >= 1
     assert all(r.status_code in (200, 503, 504) for r in results)
     holder.join(timeout=120)
-    # Not streamed, 1000 tokens (2-3 s here): past limits.request_timeout_s (1 s) the router cancels it.
+    # Not streamed, LONG tokens (~2 s here): past limits.request_timeout_s (1 s) the router cancels it.
     t0 = time.monotonic()
     r = httpx.post(guard + "/v1/chat/completions", headers=_auth(KEY), json=long, timeout=60)
     _assert_error(r, 504, "timeout")

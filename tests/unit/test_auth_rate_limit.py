@@ -4,6 +4,7 @@ real FastAPI app over httpx's ASGI transport; the live versions are in tests/int
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import httpx
@@ -51,6 +52,41 @@ def test_no_keys_means_open_and_an_unset_env_var_adds_none():
     ring = KeyRing.from_config(AuthConfig(api_keys_env="UNSET_VAR", requests_per_minute=5), environ={})
     assert not ring.enabled
     assert ring.check(None).label == "anonymous" and ring.check(None).requests_per_minute == 5
+
+
+def test_the_key_variable_is_forwarded_from_the_app_runtime_env_to_the_router_only():
+    from app.auth import forwarded_key_env
+    from cluster.placement import SERVE_THROUGHPUT_ENV, actor_options
+
+    auth = AuthConfig(api_keys_env="FANYI_KEYS")
+    app_env = {"env_vars": {"FANYI_KEYS": OTHER, "UNRELATED": "x"}, "working_dir": "."}
+    assert forwarded_key_env(auth, app_env) == {"FANYI_KEYS": OTHER}
+    assert forwarded_key_env(AuthConfig(), app_env) == {}  # no variable named
+    assert forwarded_key_env(auth, {"env_vars": {"FANYI_KEYS": ""}}) == {} and forwarded_key_env(auth, None) == {}
+    env = actor_options(0.5, forwarded_key_env(auth, app_env))["runtime_env"]["env_vars"]
+    assert env == {**SERVE_THROUGHPUT_ENV, "FANYI_KEYS": OTHER}
+    assert actor_options(0.5)["runtime_env"]["env_vars"] == SERVE_THROUGHPUT_ENV
+
+
+def test_too_many_wire_segments_is_a_counted_segment_limit():
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    from app.protocol import MAX_SEGMENTS, TranslateRequest
+    from deployments import router
+
+    with pytest.raises(ValidationError) as bad:
+        TranslateRequest.model_validate({"segments": ["a"] * (MAX_SEGMENTS + 1), "target_lang": "de"})
+    exc = RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in bad.value.errors()])
+    saved = getattr(router.api.state, "metrics", None)
+    router.api.state.metrics = metrics = RouterMetrics("r1")
+    try:
+        r = asyncio.run(router._invalid_body(None, exc))
+    finally:
+        router.api.state.metrics = saved
+    err = json.loads(r.body)["error"]
+    assert r.status_code == 400 and err["code"] == "too_many_segments" and err["param"] == "segments"
+    assert _rejected(metrics, "too_many_segments") == 1
 
 
 def test_auth_config_rejects_bad_fields_by_path():
