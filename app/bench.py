@@ -8,7 +8,7 @@ Each system is run at each concurrency in turn (closed loop: every in-flight slo
 request when the last one ends), or with `--rate R` as Poisson arrivals at R requests/s with at most
 the concurrency in flight. Prompts are sentences from `--prompts-file` or random prompts of
 `--random-input-len` tokens. Prints a markdown table; `--out DIR` also writes results.json, table.md,
-throughput.png and ttft.png. Exit status 1 when any request failed.
+requests.jsonl (one line per request), throughput.png and ttft.png. Exit status 1 when any request failed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.bench_load import PATHS, Api, BodySpec, Level, endpoint, file_prompts, make_client, random_prompts, run_level
-from app.bench_metrics import LevelSummary, summarize
+from app.bench_metrics import LevelSummary, request_row, summarize
 
 
 class System(BaseModel):
@@ -100,11 +100,13 @@ def _progress(total: int | None, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="req", disable=not enabled, file=sys.stderr, leave=False)
 
 
-async def run(cfg: BenchConfig, progress: bool = True) -> list[LevelSummary]:
+async def run(cfg: BenchConfig, progress: bool = True, rows: list[dict] | None = None) -> list[LevelSummary]:
+    """Every system at every level, one after the other; per-request rows are appended to `rows`."""
     spec, prompts = cfg.body_spec(), prompt_source(cfg)
     summaries = []
     for system in cfg.systems:
-        bodies = (spec.build(p) for p in prompts())  # same prompts, in the same order, for every system
+        # Same prompts in the same order for every system; the index names a prompt file's line.
+        bodies = ((i, spec.build(p)) for i, p in enumerate(prompts()))
         url = endpoint(system.base_url, cfg.api)
         async with make_client(cfg.api_key, max(cfg.concurrency), cfg.timeout) as session:
             if cfg.warmup:
@@ -120,6 +122,9 @@ async def run(cfg: BenchConfig, progress: bool = True) -> list[LevelSummary]:
                             bar.set_postfix_str(f"last error {rec.error}", refresh=False)
                     records = await run_level(session, url, cfg.api, bodies, level, seed=cfg.seed, on_done=done)
                 summary = summarize(records, system.name, cfg.api, concurrency, cfg.rate)
+                if rows is not None and records:
+                    first = min(r.start for r in records)
+                    rows.extend(request_row(r, system.name, concurrency, first) for r in records)
                 summaries.append(summary)
                 print(f"{system.name} c={concurrency}: {summary.completed}/{summary.requests} ok, "
                       f"{summary.output_tokens_per_s:.1f} tok/s, TTFT p50 {summary.ttft_ms.p50:.1f} ms"
@@ -176,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"app.bench: {exc}", file=sys.stderr)
         return 2
-    summaries = asyncio.run(run(cfg, progress))
+    rows: list[dict] = []
+    summaries = asyncio.run(run(cfg, progress, rows))
     print(bench_report.table(summaries))
     if out is not None:
         record = {**cfg.model_dump(mode="json"), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        for path in bench_report.write(summaries, record, out):
+        for path in bench_report.write(summaries, record, out, rows):
             print(f"wrote {path}", file=sys.stderr)
     return 1 if any(s.errors for s in summaries) else 0
 

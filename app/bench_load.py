@@ -125,9 +125,9 @@ def random_prompts(api: Api, input_len: int, seed: int, id_range: tuple[int, int
     return start
 
 
-async def send(session: aiohttp.ClientSession, url: str, api: Api, body: dict) -> RequestRecord:
+async def send(session: aiohttp.ClientSession, url: str, api: Api, body: dict, index: int = -1) -> RequestRecord:
     """One streamed request; never raises for request failures, it records their type instead."""
-    rec = RequestRecord(start=time.perf_counter())
+    rec = RequestRecord(start=time.perf_counter(), prompt_index=index)
     done = False
     try:
         async with session.post(url, json=body) as resp:
@@ -178,42 +178,42 @@ class Level:
     rate: float | None  # Poisson arrivals at this many requests/s, at most `concurrency` in flight
 
 
-async def run_level(session: aiohttp.ClientSession, url: str, api: Api, bodies: Iterator[dict], level: Level,
+async def run_level(session: aiohttp.ClientSession, url: str, api: Api, bodies: Iterator[tuple[int, dict]], level: Level,
                     seed: int = 0, on_done: Callable[[RequestRecord], None] | None = None) -> list[RequestRecord]:
     records: list[RequestRecord] = []
     deadline = time.perf_counter() + level.duration if level.duration else None
     remaining = [level.requests if level.requests is not None else -1]  # -1: until the deadline
 
-    def take() -> dict | None:
+    def take() -> tuple[int, dict] | None:  # (prompt index, body)
         if remaining[0] == 0 or (deadline is not None and time.perf_counter() >= deadline):
             return None
         remaining[0] -= 1
         return next(bodies)
 
-    async def one(body: dict) -> None:
-        rec = await send(session, url, api, body)
+    async def one(item: tuple[int, dict]) -> None:
+        rec = await send(session, url, api, item[1], item[0])
         records.append(rec)
         if on_done:
             on_done(rec)
 
     if level.rate is None:  # closed loop: each worker sends its next request when the last one ends
         async def worker() -> None:
-            while (body := take()) is not None:
-                await one(body)
+            while (item := take()) is not None:
+                await one(item)
         await asyncio.gather(*(worker() for _ in range(level.concurrency)))
         return records
 
     gate = asyncio.Semaphore(level.concurrency)
     rng = random.Random(seed)
 
-    async def gated(body: dict) -> None:
+    async def gated(item: tuple[int, dict]) -> None:
         async with gate:
-            await one(body)
+            await one(item)
 
     tasks = []
     next_at = time.perf_counter()
-    while (body := take()) is not None:
-        tasks.append(asyncio.create_task(gated(body)))
+    while (item := take()) is not None:
+        tasks.append(asyncio.create_task(gated(item)))
         next_at += rng.expovariate(level.rate)
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
     await asyncio.gather(*tasks)

@@ -27,6 +27,7 @@ class RequestRecord:
     output_tokens: int | None = None  # from the server's usage when it sent one
     prompt_tokens: int | None = None
     error: str | None = None  # an error type (see classify_*), None when the request succeeded
+    prompt_index: int = -1  # position of its prompt in the prompt source (the file's non-empty lines)
 
     @property
     def ok(self) -> bool:
@@ -144,3 +145,12 @@ def summarize(records: list[RequestRecord], system: str, api: str, concurrency: 
         ttft_ms=Stat.of(firsts), tpot_ms=Stat.of(tpots), itl_ms=Stat.of(itls),
         e2e_ms=Stat.of([r.end - r.start for r in good]),
     )
+
+
+def request_row(rec: RequestRecord, system: str, concurrency: int, level_start: float) -> dict:
+    """One request of a level as a JSON line, to find what an outlier was (its prompt) afterwards."""
+    first = ttft(rec.start, rec.chunk_times)
+    return {"system": system, "concurrency": concurrency, "prompt_index": rec.prompt_index,
+            "sent_s": round(rec.start - level_start, 4), "ttft_ms": None if first is None else round(first * 1000, 2),
+            "e2e_ms": round((rec.end - rec.start) * 1000, 2), "chunks": len(rec.chunk_times),
+            "output_tokens": rec.output_tokens, "prompt_tokens": rec.prompt_tokens, "error": rec.error}

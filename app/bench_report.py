@@ -78,8 +78,14 @@ def plots(levels: list[LevelSummary], out_dir: Path) -> list[Path]:
     return written
 
 
-def write(levels: list[LevelSummary], config: dict[str, Any], out_dir: Path) -> list[Path]:
+def write(levels: list[LevelSummary], config: dict[str, Any], out_dir: Path,
+          rows: list[dict] | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(to_json(levels, config), encoding="utf-8")
     (out_dir / "table.md").write_text(table(levels) + "\n", encoding="utf-8")
-    return [out_dir / "results.json", out_dir / "table.md", *plots(levels, out_dir)]
+    written = [out_dir / "results.json", out_dir / "table.md"]
+    if rows is not None:
+        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        (out_dir / "requests.jsonl").write_text(lines, encoding="utf-8")
+        written.append(out_dir / "requests.jsonl")
+    return written + plots(levels, out_dir)

@@ -20,6 +20,8 @@ def bench(base_url: str, out, *args: str) -> tuple[dict, str]:
          "--requests", "3", "--out", str(out), "--no-progress", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout
+    rows = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(r["error"] is None and r["ttft_ms"] <= r["e2e_ms"] for r in rows)
     return json.loads((out / "results.json").read_text()), done.stdout
 
 

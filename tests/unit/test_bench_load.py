@@ -97,12 +97,13 @@ def test_refused_connection_is_a_connection_error():
 
 def test_closed_loop_keeps_concurrency_requests_in_flight():
     async def go(session, base):
-        bodies = iter([body(n=10)] * 8)
+        bodies = enumerate([body(n=10)] * 8)
         return await run_level(session, base + "completions", "completions", bodies, Level(4, 8, None, None))
 
     started = time.perf_counter()
     recs = asyncio.run(_with_server(go, delay=0.01))
     assert len(recs) == 8 and all(r.ok and r.tokens() == 10 for r in recs)
+    assert sorted(r.prompt_index for r in recs) == list(range(8))
     # 8 requests of ~0.1 s, 4 at a time: two waves, not eight
     assert sum(1 for r in recs if r.start < min(x.end for x in recs)) == 4
     assert time.perf_counter() - started < 0.8
@@ -110,7 +111,7 @@ def test_closed_loop_keeps_concurrency_requests_in_flight():
 
 def test_poisson_rate_spaces_arrivals_and_duration_bounds_a_level():
     async def go(session, base):
-        bodies = itertools.repeat(body(n=1))
+        bodies = enumerate(itertools.repeat(body(n=1)))
         return await run_level(session, base + "completions", "completions", bodies, Level(16, None, 0.6, 20.0), seed=1)
 
     recs = asyncio.run(_with_server(go))
@@ -128,16 +129,20 @@ def test_cli_sweeps_systems_and_levels():
             "--system", f"a={url}", "--system", url, "--api", "chat", "--concurrency", "1,3", "--requests", "6",
             "--warmup", "2", "--random-input-len", "4", "--output-len", "7", "--api-key", "secret"])
         try:
-            return cfg, await bench.run(cfg, progress=False)
+            return cfg, await bench.run(cfg, progress=False, rows=rows)
         finally:
             server.close()
 
+    rows: list[dict] = []
     cfg, levels = asyncio.run(go())
     unnamed = cfg.systems[1].name
     assert unnamed.startswith("127.0.0.1:")  # a bare URL names itself by host:port
     assert [(s.system, s.concurrency) for s in levels] == [("a", 1), ("a", 3), (unnamed, 1), (unnamed, 3)]
     assert all(s.completed == 6 and s.output_tokens == 42 and not s.errors for s in levels)
     assert "secret" not in json.dumps(cfg.model_dump(mode="json"))
+    # warm-up takes prompts 0-1, then each level the next six; the second system starts over
+    assert len(rows) == 24 and sorted(r["prompt_index"] for r in rows[:6]) == list(range(2, 8))
+    assert sorted(r["prompt_index"] for r in rows[12:18]) == list(range(2, 8))
 
 
 @pytest.mark.parametrize("argv", [

@@ -9,7 +9,7 @@ import pytest
 
 from app import bench_report
 from app.bench_metrics import (RequestRecord, Stat, classify_http, classify_stream_error, inter_token_latencies,
-                               percentile, summarize, tpot, ttft)
+                               percentile, request_row, summarize, tpot, ttft)
 
 
 @pytest.mark.parametrize(("values", "q", "expected"), [
@@ -99,8 +99,10 @@ def test_report_json_table_and_plots(tmp_path):
     levels = [summarize(level_records(), "ours", "chat", c, None) for c in (1, 8, 64)]
     levels += [summarize(level_records()[:2], "raw", "chat", c, None) for c in (1, 8, 64)]
     levels.append(summarize([RequestRecord(start=0.0, end=0.1, error="timeout")], "raw", "chat", 256, None))
-    written = bench_report.write(levels, {"api": "chat"}, tmp_path)
-    assert [p.name for p in written] == ["results.json", "table.md", "throughput.png", "ttft.png"]
+    rows = [request_row(r, "ours", 1, 0.0) for r in level_records()]
+    written = bench_report.write(levels, {"api": "chat"}, tmp_path, rows)
+    assert [p.name for p in written] == ["results.json", "table.md", "requests.jsonl", "throughput.png", "ttft.png"]
+    assert [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()] == rows
     data = json.loads((tmp_path / "results.json").read_text())  # strict JSON: NaN became null
     assert data["config"] == {"api": "chat"} and len(data["results"]) == 7
     assert data["results"][-1]["ttft_ms"]["p50"] is None
@@ -108,9 +110,18 @@ def test_report_json_table_and_plots(tmp_path):
     assert len(table) == 2 + 7 and table[0].startswith("| system | api | concurrency |")
     assert "| ours | chat | 1 | - | 4 | http_503:overloaded 1, timeout 1 | 1.00 | 3.5 | 300.0 |" in table[2]
     assert "| raw | chat | 256 | - | 1 | timeout 1 | 0.00 | 0.0 | - |" in table[-1]
-    for png in written[2:]:
+    for png in written[3:]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
 def test_stat_scales_seconds_to_milliseconds():
     assert Stat.of([0.001, 0.003]).model_dump() == pytest.approx({"mean": 2.0, "p50": 2.0, "p90": 2.8, "p99": 2.98})
+
+
+def test_request_row_names_the_prompt_and_times_in_ms():
+    rec = RequestRecord(start=5.5, end=6.0, chunk_times=[5.75, 5.9], output_tokens=3, prompt_tokens=7, prompt_index=12)
+    assert request_row(rec, "ours", 8, 5.0) == {
+        "system": "ours", "concurrency": 8, "prompt_index": 12, "sent_s": 0.5, "ttft_ms": 250.0, "e2e_ms": 500.0,
+        "chunks": 2, "output_tokens": 3, "prompt_tokens": 7, "error": None}
+    failed = request_row(RequestRecord(start=5.0, end=5.1, error="timeout"), "ours", 8, 5.0)
+    assert failed["ttft_ms"] is None and failed["error"] == "timeout"
