@@ -190,17 +190,34 @@ class LimitsConfig(_Strict):
     )
 
 
+class RouterOptions(DeploymentOptions):
+    """The Router is async and cheap per request, so its own limits stay high and unbounded: requests
+    must reach the model's bounded queue, whose overflow is fanyi's OpenAI-shaped 503. A full Router
+    queue is answered by Serve's proxy in plain text instead. Defaults on the class (not only in
+    AppConfig's default_factory) so that a `router:` block setting only num_cpus keeps them."""
+
+    max_ongoing_requests: int = Field(512, ge=1, description="Requests one router replica works on at once.")
+    max_queued_requests: int = Field(
+        -1, ge=-1, description="Requests waiting for a router replica (-1: unbounded; a full queue is Serve's "
+        "plain-text 503, not fanyi's)."
+    )
+
+
+class PostProcessorOptions(DeploymentOptions):
+    """Cleanup is pure CPU work of microseconds per segment: same reasoning as RouterOptions."""
+
+    num_cpus: float = Field(0.25, ge=0, description="CPUs reserved per replica.")
+    max_ongoing_requests: int = Field(256, ge=1, description="Requests one replica works on at once.")
+    max_queued_requests: int = Field(-1, ge=-1, description="Requests waiting for a replica (-1: unbounded).")
+
+
 class AppConfig(_Strict):
     """The whole application: models, the router in front of them and request limits."""
 
     models: list[ModelConfig] = Field(min_length=1, description="Served models; the first is the default.")
-    router: DeploymentOptions = Field(
-        # One replica unless the Serve config's `deployments:` section scales it (see builder).
-        default_factory=lambda: DeploymentOptions(max_ongoing_requests=512, max_queued_requests=-1)
-    )
-    postprocessor: DeploymentOptions = Field(
-        default_factory=lambda: DeploymentOptions(num_cpus=0.25, max_ongoing_requests=256, max_queued_requests=-1)
-    )
+    # One replica each unless the Serve config's `deployments:` section scales them (see builder).
+    router: RouterOptions = Field(default_factory=RouterOptions)
+    postprocessor: PostProcessorOptions = Field(default_factory=PostProcessorOptions)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 

@@ -89,6 +89,15 @@ def test_too_many_wire_segments_is_a_counted_segment_limit():
     assert _rejected(metrics, "too_many_segments") == 1
 
 
+def test_a_partial_router_block_keeps_the_router_out_of_the_way_of_backpressure():
+    # Only the model queue's overflow is fanyi's JSON 503; a full Router queue is Serve's plain text.
+    config = load_config({"models": [{"name": "m", "source": "m"}], "router": {"num_cpus": 0.25},
+                          "postprocessor": {"num_replicas": 2}})
+    assert (config.router.max_ongoing_requests, config.router.max_queued_requests) == (512, -1)
+    assert (config.postprocessor.max_queued_requests, config.postprocessor.num_cpus) == (-1, 0.25)
+    assert config.models[0].deployment.max_queued_requests > 0  # the bounded one
+
+
 def test_auth_config_rejects_bad_fields_by_path():
     with pytest.raises(ValueError, match="args.auth.api_keys_env"):
         load_config({"models": [{"name": "m", "source": "m"}], "auth": {"api_keys_env": "not a name"}})
