@@ -45,10 +45,12 @@ api = FastAPI(
 api.add_middleware(Gate)  # keys, rate limits, body size, timeout: app/gate.py
 
 
-def _error_response(err: FanyiError, request: Request | None = None) -> JSONResponse:
-    """Serve's proxy adds the `x-request-id` header, the id its logs carry too; the body repeats it."""
-    metrics = getattr(api.state, "metrics", None)
-    if metrics is not None and request is not None:  # errors raised before a route ran (validation, unknown model)
+def _error_response(err: FanyiError, request: Request) -> JSONResponse:
+    """Serve's proxy adds the `x-request-id` header, the id its logs carry too; the body repeats it.
+    Metrics come from the app serving the request (`request.app`): `serve.ingress` serves a pickled
+    copy of `api`, whose state the Router fills, while this module's `api` is another object."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:  # errors raised before a route ran (validation, unknown model)
         metrics.observe_error("-", err.error_type)
     return error_response(err, metrics=metrics)
 
@@ -242,7 +244,7 @@ class Router:
             err = to_client_error(exc)
             self.metrics.observe_error(model, err.error_type)
             self.metrics.observe_request(model, endpoint, err.status_code, time.perf_counter() - started)
-            return _error_response(err)
+            return error_response(err, metrics=self.metrics)  # counted as a rejection where it is one
         self.metrics.ttft.labels(self.metrics.replica, model).observe(time.perf_counter() - started)
         events = self._events(endpoint, model, req.request_id, first, stream, body.include_usage(), chunker, started)
         return StreamingResponse(events, media_type="text/event-stream")

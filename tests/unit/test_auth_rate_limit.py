@@ -78,12 +78,11 @@ def test_too_many_wire_segments_is_a_counted_segment_limit():
     with pytest.raises(ValidationError) as bad:
         TranslateRequest.model_validate({"segments": ["a"] * (MAX_SEGMENTS + 1), "target_lang": "de"})
     exc = RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in bad.value.errors()])
-    saved = getattr(router.api.state, "metrics", None)
-    router.api.state.metrics = metrics = RouterMetrics("r1")
-    try:
-        r = asyncio.run(router._invalid_body(None, exc))
-    finally:
-        router.api.state.metrics = saved
+    # The serving app is a copy of router.api (serve.ingress pickles it): the handler must count on
+    # the app of the request, not on the module's object.
+    serving = FastAPI()
+    serving.state.metrics = metrics = RouterMetrics("r1")
+    r = asyncio.run(router._invalid_body(Request({"type": "http", "app": serving, "headers": []}), exc))
     err = json.loads(r.body)["error"]
     assert r.status_code == 400 and err["code"] == "too_many_segments" and err["param"] == "segments"
     assert _rejected(metrics, "too_many_segments") == 1
