@@ -165,7 +165,9 @@ async def send(session: aiohttp.ClientSession, url: str, api: Api, body: dict, i
     rec.end = time.perf_counter()
     if rec.error is None and not done:
         rec.error = "incomplete_stream"
-    elif rec.error is None and not rec.chunk_times:  # (0 tokens with text is a translation-memory hit)
+    elif rec.error is None and not rec.chunk_times and not rec.tokens():
+        # Only nothing at all is an error: text with 0 tokens is a translation-memory hit, tokens
+        # without text (special tokens a detokenizer skips) are what the server was asked for.
         rec.error = "no_output"
     return rec
 

@@ -21,7 +21,7 @@ def bench(base_url: str, out, *args: str) -> tuple[dict, str]:
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout
     rows = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 and all(r["error"] is None and r["ttft_ms"] <= r["e2e_ms"] for r in rows)
+    assert len(rows) == 6 and all(r["error"] is None and (r["ttft_ms"] or 0) <= r["e2e_ms"] for r in rows)
     return json.loads((out / "results.json").read_text()), done.stdout
 
 
@@ -36,8 +36,9 @@ def check_levels(results: list[dict], api: str) -> None:
 
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_bench_streams_fixed_output_lengths(base_url, tmp_path, api):
+    # Sampled, not greedy: the random tiny model's argmax is often a special token, which streams no text.
     data, stdout = bench(base_url, tmp_path, "--api", api, "--model", "tiny", "--random-input-len", "12",
-                         "--output-len", "6")
+                         "--output-len", "6", "--temperature", "1")
     check_levels(data["results"], api)
     for r in data["results"]:  # ignore_eos: exactly the asked length, counted from the server's usage
         assert r["output_tokens"] == 3 * 6 and r["mean_prompt_tokens"] > 0

@@ -1,6 +1,7 @@
 """A minimal OpenAI-style streaming server on raw asyncio streams, for testing `app.bench` without a
 model: HTTP/1.1 keep-alive, chunked SSE, `max_tokens` chunks of one token each, then usage and [DONE].
-The model names `missing`, `stall`, `truncated` and `stream-error` make it fail in those ways.
+The model names `missing`, `stall`, `truncated` and `stream-error` make it fail in those ways; `silent`
+streams tokens without text (special tokens), `nothing` reports no tokens either.
 Cheap enough per chunk that it measures the client, not itself.
 
     python tests/unit/sse_server.py PORT [DELAY_S]    # serve until killed (overhead measurements)
@@ -43,16 +44,18 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, de
             for i in range(n):
                 if delay:
                     await asyncio.sleep(delay)
+                text = b"" if model in ("silent", "nothing") else b"w%d " % i
                 if chat:
-                    payload = b'{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"w%d "}}]}' % i
+                    payload = b'{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"}}]}' % text
                 else:
-                    payload = b'{"id":"x","object":"text_completion","choices":[{"index":0,"text":"w%d "}]}' % i
+                    payload = b'{"id":"x","object":"text_completion","choices":[{"index":0,"text":"%s"}]}' % text
                 writer.write(_chunk(b"data: " + payload + b"\n\n"))
                 await writer.drain()
             if model == "truncated":  # the connection drops before [DONE]
                 break
             if model == "stream-error":  # an OpenAI error inside the 200 stream, as fanyi sends one
                 writer.write(_chunk(b'data: {"error":{"message":"m","type":"internal_error","param":null,"code":null}}\n\n'))
+            n = 0 if model == "nothing" else n
             use = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
             tail = b"data: " + json.dumps({"id": "x", "choices": [], "usage": use}).encode() + b"\n\ndata: [DONE]\n\n"
             writer.write(_chunk(tail) + b"0\r\n\r\n")

@@ -75,7 +75,7 @@ def body(model: str = "m", n: int = 5) -> dict:
 def test_send_records_chunks_usage_and_error_types():
     async def go(session, base):
         return {m: await send(session, base + "chat/completions", "chat", body(m))
-                for m in ("m", "missing", "stream-error", "truncated", "stall")}
+                for m in ("m", "missing", "stream-error", "truncated", "stall", "silent", "nothing")}
 
     recs = asyncio.run(_with_server(go, delay=0.002))
     ok = recs["m"]
@@ -85,6 +85,8 @@ def test_send_records_chunks_usage_and_error_types():
     assert recs["stream-error"].error == "stream:internal_error"
     assert recs["truncated"].error == "connection:ClientPayloadError"  # the chunked body ended early
     assert recs["stall"].error == "timeout"
+    assert recs["silent"].ok and recs["silent"].tokens() == 5 and recs["silent"].chunk_times == []
+    assert recs["nothing"].error == "no_output"
 
 
 def test_refused_connection_is_a_connection_error():
