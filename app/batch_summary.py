@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from app.batch_io import STATE_DIR, Shard, read_translations, write_atomic
+from app.batch_io import STATE_DIR, Shard, read_shard, read_translations, write_atomic
 
 _COUNTS = ("rows", "segments", "cached", "input_tokens", "output_tokens", "errors")
 
@@ -76,9 +76,19 @@ def score_references(summary: Summary, shards: list[Shard], out_dir: Path, outpu
     reference file; failed rows count as empty hypotheses."""
     from app.eval import score
 
-    hyps = [t or "" for shard in shards for t in read_translations(shard, out_dir, output_field)]
+    hyps = [t for shard in shards for t in _hypotheses(shard, out_dir, output_field)]
     refs = references.read_text(encoding="utf-8").splitlines()
     if len(refs) != len(hyps):
         raise ValueError(f"{references}: {len(refs)} references for {len(hyps)} output rows")
     result = score("batch", hyps, refs, source or "und", target, summary.wall_s)
     summary.bleu, summary.chrf = result.bleu, result.chrf
+
+
+def _hypotheses(shard: Shard, out_dir: Path, output_field: str) -> list[str]:
+    """One hypothesis per input row of a finished shard. A jsonl output leaves out the input lines
+    that were not JSON objects (there is no record to carry), so those rows come back as empty."""
+    got = read_translations(shard, out_dir, output_field)
+    if shard.format != "jsonl":
+        return [t or "" for t in got]
+    kept = iter(got)
+    return [(next(kept) or "") if isinstance(row.record, dict) else "" for row in read_shard(shard)]

@@ -117,6 +117,9 @@ class Translator:
         finally:
             for task in tasks:
                 task.cancel()
+            for piece in pieces:  # results nobody will await now: asyncio would log their exceptions
+                if piece.result is not None and not piece.result.cancel() and not piece.result.cancelled():
+                    piece.result.exception()
 
     async def _translate(self, piece: _Piece, number: int, ctx: Context, usage: Usage,
                          gate: asyncio.Semaphore) -> None:

@@ -147,7 +147,8 @@ class LLMReplica:
         from ray import serve
 
         replica = serve.get_replica_context().replica_id.unique_id
-        return {"model": self.config.name, "max_model_len": self.engine.max_model_len, "replica": replica}
+        return {"model": self.config.name, "max_model_len": self.engine.max_model_len, "replica": replica,
+                "prompt_style": self.config.prompt_style}
 
     # -- Ray Serve hooks ----------------------------------------------------------------------------
 

@@ -113,9 +113,9 @@ def test_job_submit_stopped_mid_run_then_resubmitted_gives_every_row_once(cluste
     entry = ["python", "-m", "app.batch", "--input", str(src), "--output", str(out), "--source", "zh",
              "--target", "en", "--config", str(config), "--model", "tiny", "--id-field", "id",
              "--block-rows", "2", "--shards-in-flight", "1", "--memory-entries", "0", "--fixed-output-tokens", "24"]
-    started = _job(cluster, "submit", "--no-wait", "--working-dir", ".", "--", *entry)
+    job_id = f"batch-{time.time_ns()}"  # ours, not parsed from the CLI's colored output
+    started = _job(cluster, "submit", "--no-wait", "--submission-id", job_id, "--working-dir", ".", "--", *entry)
     assert started.returncode == 0, started.stderr[-3000:]
-    job_id = next(w for w in started.stdout.split() if w.startswith("raysubmit_"))
     done_dir = out / "_batch" / "done"
     deadline = time.monotonic() + 240
     while not (done_dir.is_dir() and any(done_dir.iterdir())):

@@ -61,3 +61,24 @@ def test_fixed_length_rewrites_requests_for_benchmarks():
     asyncio.run(translator.translate("s", [Row(id="1", number=0, text="你好")]))
     req = engine.calls[0]
     assert (req.max_tokens, req.ignore_eos, req.stop) == (7, True, [])
+
+
+def test_a_failed_multi_piece_row_leaves_no_unretrieved_exceptions():
+    import gc
+
+    engine = FlakyEngine({"甲": 99, "乙": 99})
+    text = "甲" * 300 + "。" + "乙" * 300 + "。"  # two pieces (PIECE_CHARS), both failing every attempt
+    settings = JobSettings(model="m", prompt_style="chat", source="zh", target="en", retries=0)
+    logged = []
+
+    async def run():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: logged.append(context["message"]))
+        translator = ShardTranslator(settings, LocalHandle(engine), LocalHandle(PostProcessor()))
+        result = await translator.translate("s", [Row(id="a", number=0, text=text)])
+        await asyncio.sleep(0.05)  # let the abandoned piece finish failing
+        gc.collect()  # an unretrieved exception is reported when its future is collected
+        return result
+
+    result = asyncio.run(run())
+    assert len(engine.calls) == 2 and result.errors[0]["reason"].startswith("engine_unavailable")
+    assert logged == []
