@@ -94,7 +94,7 @@ def batch_side(rows: list[str], model: ModelConfig, args, work: Path) -> dict:
     src.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     cfg = BatchConfig(input=src, output=work / "out", source=args.source, target=args.target, model=model,
                       replicas=args.replicas, block_rows=args.block_rows, shards_in_flight=args.shards_in_flight,
-                      memory_entries=0, fixed_output_tokens=args.output_tokens)
+                      memory_entries=0, fixed_output_tokens=args.output_tokens, address=args.address)
     summary = run_batch(cfg)
     markers = [read_marker(s, cfg.output) for s in plan_shards(src, args.block_rows)]
     ready = min(m["engine_ready_at"] for m in markers if m.get("engine_ready_at"))
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block-rows", type=int, default=256)
     p.add_argument("--shards-in-flight", type=int, default=4)
     p.add_argument("--json", type=Path)
+    p.add_argument("--address", default="local",
+                   help="Ray address for the batch side (default: a fresh local instance, never another's cluster)")
     p.add_argument("--raw-only", nargs=3, metavar=("REQUESTS", "MODEL_JSON", "RESULT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.raw_only:  # the subprocess
