@@ -85,10 +85,20 @@ class Cluster:
             raise RuntimeError(f"{' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         self.run(str(BIN / "ray"), "start", "--head", "--num-cpus", "8", "--port", str(self.gcs_port),
                  "--dashboard-port", str(self.dashboard_port), "--include-dashboard", "true",
-                 "--temp-dir", str(self.workdir / "ray"), "--disable-usage-stats")
+                 "--temp-dir", str(self.workdir / "ray"), "--disable-usage-stats", *extra)
+
+    def start_worker(self, name: str, *extra: str) -> Path:
+        """Join a second node on this host (`ray start --address`), with its own temp dir under ours
+        and its own agent ports: two raylets on one machine must not share either. Returns the temp dir."""
+        temp = self.workdir / name
+        self.run(str(BIN / "ray"), "start", "--address", f"127.0.0.1:{self.gcs_port}",
+                 "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp), "--disable-usage-stats",
+                 "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+                 "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()), *extra)
+        return temp
 
     def deploy(self, config: dict) -> None:
         path = self.workdir / "serve_config.yaml"
@@ -110,14 +120,16 @@ class Cluster:
             time.sleep(2)
         raise TimeoutError(f"app not running after {timeout}s: {self.status()}")
 
-    def stop(self) -> None:
+    def stop(self, under: Path | None = None) -> None:
         """Stop this cluster only (`ray stop` would end every Ray cluster on the machine): its GCS and
         raylet name our temp dir on their command lines, and every other process of it descends from
-        them (workers and agents rename themselves, so they are found as children)."""
+        them (workers and agents rename themselves, so they are found as children). `under`: only the
+        node whose temp dir that is (a worker from `start_worker`)."""
         import psutil
 
         def ours(cmd: list[str]) -> bool:  # a Ray program started for this cluster's temp dir
-            return any("site-packages/ray/" in part for part in cmd[:3]) and str(self.workdir) in " ".join(cmd)
+            return (any("site-packages/ray/" in part for part in cmd[:3])
+                    and str(under or self.workdir) in " ".join(cmd))
 
         roots = [p for p in psutil.process_iter(["cmdline"]) if ours(p.info["cmdline"] or [])]
         mine = {p.pid: p for root in roots for p in [root, *root.children(recursive=True)]}.values()

@@ -20,11 +20,14 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def _replica_process(deployment: str) -> psutil.Process:
-    """The OS process of the deployment's one live replica, found through Ray's state API."""
+def _replica_process(cluster, deployment: str) -> psutil.Process:
+    """The OS process of the deployment's one live replica, found through Ray's state API (at this
+    cluster's dashboard: other Ray clusters may run on the machine)."""
     from ray.util.state import list_actors
 
-    actors = list_actors(filters=[("class_name", "=", f"ServeReplica:fanyi:{deployment}"), ("state", "=", "ALIVE")])
+    actors = list_actors(address=f"http://127.0.0.1:{cluster.dashboard_port}",
+                         filters=[("class_name", "=", f"ServeReplica:fanyi:{deployment}"), ("state", "=", "ALIVE")],
+                         raise_on_missing_output=False)  # dead actors count as "truncated"
     assert len(actors) == 1, actors
     return psutil.Process(actors[0].pid)
 
@@ -56,8 +59,8 @@ def _events(lines) -> list:
     return out
 
 
-def test_replica_killed_mid_stream(base_url, serve_handles, client):
-    replica = _replica_process("LLM:tiny")
+def test_replica_killed_mid_stream(cluster, base_url, serve_handles, client):
+    replica = _replica_process(cluster, "LLM:tiny")
     engine_cores = replica.children(recursive=True)  # vLLM's EngineCore runs in a child process
     assert engine_cores, "expected vLLM's engine core process under the replica"
     body = {"model": "tiny", "prompt": "Once upon a time", "max_tokens": 900, "stream": True, "ignore_eos": True}
@@ -89,7 +92,7 @@ def test_replica_killed_mid_stream(base_url, serve_handles, client):
     assert seen is not None and seen["status"] == "degraded" and seen["models"]["tiny"] != "HEALTHY", seen
     assert seen["models"]["tiny-hf"] == "HEALTHY"
     _wait_healthy(base_url)
-    assert _replica_process("LLM:tiny").pid != replica.pid
+    assert _replica_process(cluster, "LLM:tiny").pid != replica.pid
     reply = client.completions.create(model="tiny", prompt="hello", max_tokens=8)
     assert reply.usage.completion_tokens > 0
     streamed = list(client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
@@ -107,12 +110,12 @@ def _translate(base_url) -> tuple[float, dict]:
     return time.monotonic() - started, resp.json()
 
 
-def test_postprocessor_failure_degrades_to_raw_output(base_url, serve_handles):
+def test_postprocessor_failure_degrades_to_raw_output(cluster, base_url, serve_handles):
     """A hung PostProcessor replica (SIGSTOP), then a killed one: translations keep coming back,
     raw and flagged while it is out, cleaned again once Serve has replaced it."""
     from app.translation import POSTPROCESS_TIMEOUT_S
 
-    replica = _replica_process("PostProcessor")
+    replica = _replica_process(cluster, "PostProcessor")
     os.kill(replica.pid, signal.SIGSTOP)
     try:
         elapsed, body = _translate(base_url)
@@ -125,7 +128,8 @@ def test_postprocessor_failure_degrades_to_raw_output(base_url, serve_handles):
     # Killed: Serve starts a new replica; no request fails meanwhile, and then cleanup is back.
     _, body = _translate(base_url)
     deadline = time.monotonic() + 120
-    while _replica_state("PostProcessor") != {"RUNNING": 1} or _replica_process("PostProcessor").pid == replica.pid:
+    while (_replica_state("PostProcessor") != {"RUNNING": 1}
+           or _replica_process(cluster, "PostProcessor").pid == replica.pid):
         assert time.monotonic() < deadline, "PostProcessor was not replaced"
         time.sleep(1)
     _, body = _translate(base_url)
