@@ -128,6 +128,7 @@ def _service_model(cfg: BatchConfig) -> BatchConfig:
 
 
 def _translate_stage(ds, cfg: BatchConfig, settings):
+    import ray
     from ray.data import ActorPoolStrategy
 
     from app.batch_stages import OfflineTranslate, ServiceTranslate
@@ -146,6 +147,10 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
 
     model = cfg.model.model_copy(update={"source": resolve_source(cfg.model.source)})
     options = replica_actor_options(model)  # the same resources and engine env as a Serve replica
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if options.get("num_gpus", 0) > gpus:  # a warning, not an error: an autoscaler may still add GPUs
+        logger.warning("each engine actor needs %s GPU and the cluster has %s now: the job waits for GPUs "
+                       "(on a CPU-only machine use --device cpu)", options["num_gpus"], gpus)
     return ds.map_batches(
         OfflineTranslate,
         fn_constructor_kwargs={"settings": settings, "model": model.model_dump(exclude={"deployment"}),
