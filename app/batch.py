@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import languages
-from app.batch_io import STATE_DIR, Shard, is_done, plan_shards, read_marker, write_atomic
+from app.batch_io import STATE_DIR, Shard, is_done, plan_shards, read_marker, remove_stale_temps, write_atomic
 from app.batch_models import JobError, deployed_model
 from app.batch_summary import Summary, score_references
 from app.config import ModelConfig
@@ -172,6 +172,8 @@ def execute(cfg: BatchConfig, shards: list[Shard]) -> Summary:
 
     from app.batch_stages import read_stage, write_stage
 
+    if removed := remove_stale_temps(cfg.output):
+        logger.info("removed %d temp files of an interrupted run", removed)
     pending = [s for s in shards if not is_done(s, cfg.output)]
     summary = Summary()
     started = time.perf_counter()

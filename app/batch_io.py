@@ -207,6 +207,15 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_stale_temps(out_dir: Path) -> int:
+    """Delete the temp files of writes a killed run never finished (`write_atomic` names them
+    `.<name>.<random>.tmp`); their shards have no marker and are written again whole."""
+    stale = list(out_dir.rglob(".*.tmp")) if out_dir.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def render_output(shard: Shard, rows: list[Row], translations: list[str | None], output_field: str) -> bytes:
     """The output shard in the input's format. Error rows keep their place (an empty line in txt, a
     null translation elsewhere) so outputs stay aligned with inputs; unreadable jsonl lines, which

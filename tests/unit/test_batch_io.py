@@ -96,3 +96,16 @@ def test_summary_counts_skipped_shards_but_not_their_throughput():
     s.finish(2.0)
     assert (s.rows, s.output_tokens, s.errors, s.shards_skipped) == (15, 140, 1, 1)
     assert s.output_tokens_per_s == 50.0 and s.total_tokens_per_s == 75.0
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
+    from app.batch_io import remove_stale_temps
+
+    out = tmp_path / "out"
+    write_atomic(out / "a.part-00000.txt", b"done\n")
+    (out / "sub").mkdir()
+    (out / ".a.part-00001.txt.k3j2.tmp").write_bytes(b"half")  # as write_atomic names them
+    (out / "sub" / ".b.part-00000.jsonl.x9.tmp").write_bytes(b"half")
+    assert remove_stale_temps(out) == 2
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["a.part-00000.txt"]
+    assert remove_stale_temps(tmp_path / "missing") == 0
