@@ -4,7 +4,7 @@ content type, body).
 
 The CI version is short (FANYI_FUZZ_EXAMPLES cases per operation and phase, default 8). The
 longer run recorded in docs/reliability.md is the same test with a larger count:
-    FANYI_FUZZ_EXAMPLES=100 flock /tmp/fanyi-integration.lock \
+    FANYI_FUZZ_EXAMPLES=400 flock /tmp/fanyi-integration.lock \
         .venv/bin/python -m pytest tests/integration/test_fuzz.py -s
 """
 
@@ -39,7 +39,9 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(base_url, tmp_pa
     summary = _summary(report)
     print(f"\nfuzz: {json.dumps(summary)}")
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert summary["operations"] >= 8 and summary["cases"] >= 8 * examples
+    # Each POST operation gets `examples` fuzzed inputs; a GET without parameters has only a handful
+    # of distinct ones (8 examples: 600 inputs, 100: 968, 400: 2168 with seed 7).
+    assert summary["operations"] >= 8 and summary["cases"] >= 4 * examples
 
 
 def _summary(report: Path) -> dict:
