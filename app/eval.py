@@ -108,6 +108,20 @@ async def evaluate(args) -> list[Score]:
     return results
 
 
+def engine_arg_values(specs: list[str] | None) -> dict:
+    """KEY=VALUE strings -> engine kwargs; VALUE is JSON when it parses as JSON (numbers, true, lists)."""
+    out = {}
+    for spec in specs or []:
+        key, sep, value = spec.partition("=")
+        if not key or not sep:
+            raise ValueError(f"--engine-arg {spec!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def engine_model(args):
     """The ModelConfig an `--engine` evaluation loads: the base model plus every `--adapter`."""
     from app.config import AdapterConfig, ModelConfig
@@ -119,13 +133,10 @@ def engine_model(args):
         if not name or not path:
             raise ValueError(f"--adapter {spec!r}: expected NAME=PATH[:PROMPT_STYLE]")
         adapters.append(AdapterConfig(name=name, path=str(Path(path).resolve()), prompt_style=style or None))
-    engine_args = {}
-    for spec in args.engine_arg or []:
-        key, _, value = spec.partition("=")
-        engine_args[key] = json.loads(value) if value[:1] in "[{0123456789-tfn" else value
     return ModelConfig(name=Path(args.model_source).name, source=str(Path(args.model_source).resolve()),
                        engine=args.engine, device=args.device, dtype=args.dtype, max_model_len=args.max_model_len,
-                       prompt_style=args.prompt_style, engine_args=engine_args, adapters=adapters)
+                       prompt_style=args.prompt_style, engine_args=engine_arg_values(args.engine_arg),
+                       adapters=adapters)
 
 
 def evaluate_engine(args) -> list[Score]:

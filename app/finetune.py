@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=None, help="score only the first N dev lines")
     p.add_argument("--eval-engine", choices=["vllm", "transformers", "none"], default=None,
                    help="engine for the before/after scores (default: vllm on CUDA, transformers on CPU)")
+    p.add_argument("--max-minutes", type=float, help="stop training after this long, keeping the best weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-gradient-checkpointing", action="store_true")
     return p
@@ -130,7 +131,7 @@ def run(args) -> dict:
                     dropout=args.dropout, learning_rate=args.learning_rate, epochs=args.epochs,
                     batch_size=args.batch_size, max_tokens=args.max_tokens, seed=args.seed,
                     gradient_checkpointing=not args.no_gradient_checkpointing, eval_every=args.eval_every,
-                    device=device)
+                    device=device, max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     model, metrics = train(recipe, train_set, dev_set, tokenizer.pad_token_id or 0)
     args.out.mkdir(parents=True, exist_ok=True)
     size = save_adapter(model, args.out)

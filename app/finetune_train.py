@@ -33,6 +33,7 @@ class Recipe:
     gradient_checkpointing: bool = True
     eval_every: int = 200
     device: str = "cpu"
+    max_seconds: float | None = None  # stop early (keeping the best dev-loss weights) past this time
 
 
 def seed_everything(seed: int) -> None:
@@ -183,7 +184,14 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
                 log(f"step {step}: dev loss {current:.4f}")
                 if best["dev_loss"] is None or current < best["dev_loss"]:
                     best = {"dev_loss": current, "step": step, "state": _adapter_state(model)}
-            if step >= total:
+            out_of_time = recipe.max_seconds is not None and time.perf_counter() - started > recipe.max_seconds
+            if out_of_time and dev_set and history[-1]["step"] != step:
+                current = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device)
+                history.append({"step": step, "dev_loss": round(current, 4), "stopped": "max_seconds"})
+                if best["dev_loss"] is None or current < best["dev_loss"]:
+                    best = {"dev_loss": current, "step": step, "state": _adapter_state(model)}
+            if step >= total or out_of_time:
+                total = step
                 break
     bar.close()
     if best["state"] is not None:

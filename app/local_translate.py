@@ -3,47 +3,19 @@
 
 It runs the very objects the deployments run (LLMReplica over an engine, PostProcessor, Translator),
 so segmentation, prompts, length checks, adapters and cleanup are exactly the service's. Only the
-transport differs: `_LocalHandle` answers `handle.method.remote(...)` with a direct call.
+transport differs: `LocalHandle` answers `handle.method.remote(...)` with a direct call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from types import SimpleNamespace
-from typing import Any
 
+from app.batch_translate import LocalHandle, NullMetrics
 from app.config import ModelConfig
 from app.memory import TranslationMemory
 from app.translation import Context, Route, Translator, Usage
 from deployments.llm_replica import LLMReplica
 from deployments.postprocess import PostProcessor
-
-
-class _LocalHandle:
-    """Stands in for a DeploymentHandle: `h.method.remote(*args)` returns an awaitable of the call."""
-
-    def __init__(self, target: Any):
-        self._target = target
-
-    def __getattr__(self, name: str) -> SimpleNamespace:
-        method = getattr(self._target, name)
-
-        async def remote(*args, **kwargs):
-            result = method(*args, **kwargs)
-            return await result if inspect.isawaitable(result) else result
-
-        return SimpleNamespace(remote=remote)
-
-
-class _NoMetrics:
-    """The Translator reports to the router's Prometheus metrics; here there is nobody to read them."""
-
-    def observe_memory(self, *args, **kwargs) -> None:
-        pass
-
-    def observe_error(self, *args, **kwargs) -> None:
-        pass
 
 
 class _LocalReplica(LLMReplica):
@@ -58,8 +30,8 @@ class LocalTranslator:
         self.replica = replica
         self.config = replica.config
         # No translation memory: an evaluation must translate every line, repeats included.
-        self._translator = Translator(TranslationMemory(0), _LocalHandle(PostProcessor()), _NoMetrics())
-        self._handle = _LocalHandle(replica)
+        self._translator = Translator(TranslationMemory(0), LocalHandle(PostProcessor()), NullMetrics())
+        self._handle = LocalHandle(replica)
 
     @classmethod
     async def start(cls, config: ModelConfig, engine_cls) -> "LocalTranslator":

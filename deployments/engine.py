@@ -23,6 +23,9 @@ class SamplingOptions:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False
+    # Nobody reads the tokens as they come (a non-streamed reply, the batch job): the engine may hand
+    # back the whole answer once, sparing a Python step per token per request.
+    final_only: bool = False
 
 
 @dataclass(frozen=True)

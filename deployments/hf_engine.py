@@ -39,7 +39,16 @@ class TransformersEngine(Engine):
         device = "cuda" if self.config.device == "cuda" and torch.cuda.is_available() else "cpu"
         dtype = self.config.dtype if self.config.dtype != "auto" else "auto"
         self._tok = AutoTokenizer.from_pretrained(self.config.source)
-        model = AutoModelForCausalLM.from_pretrained(self.config.source, dtype=dtype)
+        if self.config.engine_args.get("load_format") == "dummy":
+            # Random weights made on the device, as vLLM's load_format=dummy: speed runs need no checkpoint.
+            from transformers import AutoConfig
+
+            with torch.device(device):
+                model = AutoModelForCausalLM.from_config(
+                    AutoConfig.from_pretrained(self.config.source),
+                    dtype=getattr(torch, dtype) if dtype != "auto" else torch.bfloat16)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(self.config.source, dtype=dtype)
         self._model = _with_adapters(model, self.config.adapters).to(device).eval()
         self._device = device
         cfg_len = getattr(self._model.config, "max_position_embeddings", 2048)

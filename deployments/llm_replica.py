@@ -12,6 +12,7 @@ answer with a proper 4xx instead of a broken 200 stream.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ class LLMReplica:
         chunk is never delayed (TTFT), and a lone stream waits well under a millisecond."""
         ids = self._prompt_ids(req)
         sampling = self._sampling(req, len(ids))
+        if not paced:
+            sampling = dataclasses.replace(sampling, final_only=True)
         produced = 0
         if req.adapter is not None and req.adapter not in self.adapters:
             raise ModelNotFound(f"The model '{req.adapter}' does not exist", param="model")

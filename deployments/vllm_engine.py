@@ -145,8 +145,9 @@ class VLLMEngine(Engine):
             stop=list(sampling.stop) or None,
             seed=sampling.seed,
             ignore_eos=sampling.ignore_eos,
-            # Deltas: each step carries only new text, so nothing is re-sent or re-diffed.
-            output_kind=RequestOutputKind.DELTA,
+            # Deltas: each step carries only new text, so nothing is re-sent or re-diffed; or, when
+            # nobody streams, the finished answer alone.
+            output_kind=RequestOutputKind.FINAL_ONLY if sampling.final_only else RequestOutputKind.DELTA,
         )
         lora = self._loras[adapter] if adapter else None
         stream = self._engine.generate({"prompt_token_ids": prompt_token_ids}, params, request_id, lora_request=lora)

@@ -1,0 +1,13 @@
+# Sourced by the cluster/gpu_*.sh scripts on the lent GPU host (no package index there): installs the
+# wheelhouse staged under /tmp/stage (see docs/benchmarks.md) once per machine, then sets the paths.
+if [ ! -d /tmp/site/vllm ]; then
+  cat /tmp/stage/part* >/tmp/a.tar && mkdir -p /tmp/w && tar xf /tmp/a.tar -C /tmp/w \
+    && python3 -m pip install -q --no-index --no-deps --target /tmp/site /tmp/w/*.whl $(ls /tmp/stage/*.whl 2>/dev/null) \
+    || { echo "wheelhouse install failed"; exit 1; }
+fi
+export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+# The host keeps NVLink multicast off; keep it off in everything started from here too.
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+python3 -c "import vllm, ray, torch, transformers, peft; print('vllm', vllm.__version__, 'ray', ray.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" 2>/dev/null | tee "$OUT/versions.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/versions.txt"
