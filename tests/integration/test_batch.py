@@ -109,10 +109,11 @@ def test_job_submit_stopped_mid_run_then_resubmitted_gives_every_row_once(cluste
     src.write_text("".join(json.dumps({"id": f"r{i:03d}", "text": ZH[i % len(ZH)] + str(i)}, ensure_ascii=False)
                            + "\n" for i in range(rows)))
     out = tmp_path / "out"
-    config = cluster.workdir / "serve_config.yaml"  # the session app's config: its model "tiny"
+    # Through the session's app (service mode): the resume logic is the same in both modes, and two
+    # more engine starts in offline mode would double this file's time (offline is the first test).
     entry = ["python", "-m", "app.batch", "--input", str(src), "--output", str(out), "--source", "zh",
-             "--target", "en", "--config", str(config), "--model", "tiny", "--id-field", "id",
-             "--block-rows", "2", "--shards-in-flight", "1", "--memory-entries", "0", "--fixed-output-tokens", "24"]
+             "--target", "en", "--mode", "service", "--model", "tiny", "--id-field", "id",
+             "--block-rows", "2", "--shards-in-flight", "1", "--memory-entries", "0"]
     job_id = f"batch-{time.time_ns()}"  # ours, not parsed from the CLI's colored output
     started = _job(cluster, "submit", "--no-wait", "--submission-id", job_id, "--working-dir", ".", "--", *entry)
     assert started.returncode == 0, started.stderr[-3000:]
