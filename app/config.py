@@ -121,12 +121,22 @@ class AdapterConfig(_Strict):
     prompt_style: PromptStyle | None = Field(
         None, description="The prompt format the adapter was trained on (app.finetune prints it); "
         "default: the base model's.")
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Languages the adapter was tuned on, e.g. [zh, en]: a translation that names no model and "
+        "goes between two of them (either way) runs through this adapter instead of the bare default model.")
 
     @model_validator(mode="after")
     def _check_name(self) -> "AdapterConfig":
+        from app import languages
+
         if not _NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be 1-128 characters of letters, digits and ._:/@-")
+        self.languages = [languages.normalize(code) for code in self.languages]
         return self
+
+    def covers(self, source: str, target: str) -> bool:
+        return source in self.languages and target in self.languages and source != target
 
 
 class ModelConfig(_Strict):

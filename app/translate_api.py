@@ -18,16 +18,16 @@ from app.translation import Context, Route, Translator, Usage
 
 
 class TranslateService:
-    def __init__(self, translator: Translator, resolve: Callable[[str | None], Route], metrics):
+    def __init__(self, translator: Translator, resolve: Callable[..., Route], metrics):
         self.translator = translator
-        self.resolve = resolve  # model name -> Route; raises ModelNotFound
+        self.resolve = resolve  # (model name, (source, target)) -> Route; raises ModelNotFound
         self.metrics = metrics
 
     def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
                  glossary: dict[str, str] | None, temperature: float) -> Context:
         target = _language(target, "target_lang")
         source = _language(source, "source_lang") if source else languages.detect(sample)
-        route = self.resolve(model)
+        route = self.resolve(model, (source, target))
         return Context(rid, route.name, route.prompt_style, source, target, glossary or None, temperature,
                        route.handle, route.adapter)
 

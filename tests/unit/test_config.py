@@ -94,3 +94,19 @@ def test_serve_options_pass_through():
     opts = cfg.models[0].deployment.serve_options()
     assert opts["num_replicas"] == 3 and opts["max_queued_requests"] == 5
     assert "autoscaling_config" not in opts
+
+
+def test_adapters_are_routes_of_their_base_and_cover_their_languages():
+    config = load_config({"models": [{"name": "base", "source": "m", "adapters": [
+        {"name": "base-zh", "path": "a", "prompt_style": "plain", "languages": ["zh", "EN"]}]}]})
+    routes = config.routes()
+    assert routes["base"] == (config.models[0], None)
+    model, adapter = routes["base-zh"]
+    assert model.name == "base" and adapter.prompt_style == "plain"
+    assert adapter.covers("en", "zh") and adapter.covers("zh", "en")
+    assert not adapter.covers("de", "en") and not adapter.covers("zh", "zh")
+
+
+def test_adapter_names_must_not_clash_with_models():
+    with pytest.raises(ConfigError, match="repeated: \\['base'\\]"):
+        load_config({"models": [{"name": "base", "source": "m", "adapters": [{"name": "base", "path": "a"}]}]})
