@@ -26,13 +26,13 @@ def test_lora_steps_lower_the_loss_and_save_a_small_adapter(tiny_model, tmp_path
     done = subprocess.run(
         [sys.executable, "-m", "app.finetune", "--base", str(tiny_model), "--train", str(src), str(ref),
          "--dev", str(src), str(ref), "--eval-limit", "4", "--source", "zh", "--target", "en", "--out", str(out),
-         "--epochs", "3", "--batch-size", "8", "--learning-rate", "3e-3", "--rank", "8", "--eval-every", "5",
+         "--epochs", "6", "--batch-size", "8", "--learning-rate", "5e-3", "--rank", "8", "--eval-every", "5",
          "--holdout", "0.1", "--eval-engine", "transformers", "--quantization", "none"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((out / "fanyi-adapter.json").read_text())
     training = report["training"]
-    assert training["last_train_loss"] < 0.8 * training["first_train_loss"]
+    assert training["last_train_loss"] < 0.8 * training["first_train_loss"]  # memorising 36 pairs
     assert training["best_dev_loss"] < training["history"][0]["dev_loss"]
     assert (out / "adapter_config.json").is_file() and report["adapter_bytes"] < 2_000_000
     # Before/after scores of the built-in evaluation, base row first, side by side.

@@ -12,7 +12,7 @@ MESSAGES = [{"role": "user", "content": "Translate to German: good morning"}]
 
 def test_models_list_has_every_configured_model(client):
     ids = [m.id for m in client.models.list().data]
-    assert ids == ["tiny", "tiny-hf"]
+    assert ids == ["tiny", "tiny-zh", "tiny-hf", "tiny-hf-zh"]  # each model, then its adapters
 
 
 @pytest.mark.parametrize("model", ["tiny", "tiny-hf"])

@@ -117,7 +117,7 @@ def test_pickers_come_from_the_api(page, base_url):
     assert page.find_element(By.CSS_SELECTOR, "#source-lang option").text == "Detect"
     assert options(page, "target-lang") == languages
     assert Select(page.find_element(By.ID, "target-lang")).first_selected_option.get_attribute("value") == "en"
-    assert options(page, "model") == models == ["tiny", "tiny-hf"]
+    assert options(page, "model") == models == ["tiny", "tiny-zh", "tiny-hf", "tiny-hf-zh"]
 
 
 def test_text_translation_streams_and_finishes(page):
