@@ -107,7 +107,8 @@ def test_malformed_bodies_get_openai_errors(base_url, content, status):
     resp = httpx.post(base_url + "/v1/chat/completions", content=content,
                       headers={"content-type": "application/json"})
     assert resp.status_code == status
-    assert set(resp.json()["error"]) == {"message", "type", "param", "code"}
+    # OpenAI's four fields, plus the request id the response header carries too
+    assert set(resp.json()["error"]) == {"message", "type", "param", "code", "request_id"}
 
 
 def test_oversized_body_is_413(base_url):
