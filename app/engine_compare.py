@@ -63,7 +63,7 @@ async def _measure(args) -> dict:
     import torch
 
     from app.config import ModelConfig
-    from app.local_translate import default_engine
+    from app.builder import default_engines
 
     from app.eval import engine_arg_values
 
@@ -73,7 +73,7 @@ async def _measure(args) -> dict:
                          engine_args=engine_args)
     cuda = args.device == "cuda" and torch.cuda.is_available()
     free_before = torch.cuda.mem_get_info()[0] if cuda else 0
-    engine = default_engine(args.only)(config)
+    engine = default_engines()[args.only](config)
     started = time.perf_counter()
     await engine.start()
     load_s = time.perf_counter() - started

@@ -72,23 +72,15 @@ class LocalTranslator:
         await self.replica.engine.shutdown()
 
 
-def default_engine(name: str):
-    if name == "vllm":
-        from deployments.vllm_engine import VLLMEngine
-
-        return VLLMEngine
-    from deployments.hf_engine import TransformersEngine
-
-    return TransformersEngine
-
-
 def translate_sync(config: ModelConfig, texts: list[str], source: str, target: str,
                    adapters: list[str | None]) -> dict[str | None, tuple[list[str], float]]:
     """Load once, translate `texts` through the base model (None) and/or each adapter; seconds each."""
     import time
 
     async def run():
-        local = await LocalTranslator.start(config, default_engine(config.engine))
+        from app.builder import default_engines
+
+        local = await LocalTranslator.start(config, default_engines()[config.engine])
         results = {}
         try:
             for adapter in adapters:
