@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="prompt the base model is scored with (default: chat, else few_shot)")
     p.add_argument("--quantization", choices=["4bit", "none"],
                    help="4bit: QLoRA (default on CUDA with bitsandbytes); none: LoRA on bf16/fp32 weights")
+    p.add_argument("--dtype", choices=["bfloat16", "float32"],
+                   help="weights and compute of the base model (default: bfloat16 on CUDA, float32 on CPU)")
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
     p.add_argument("--dropout", type=float, default=0.05)
@@ -109,6 +111,8 @@ def evaluate(args, name: str, style: str, base_style: str, engine: str) -> list[
                "--source", args.source, "--target", args.target, "--json", str(scores)]
         if args.eval_limit:
             cmd += ["--limit", str(args.eval_limit)]
+        if args.dtype:  # score with the precision the adapter was trained in
+            cmd += ["--dtype", args.dtype]
         subprocess.run(cmd, check=True, cwd=Path(__file__).resolve().parent.parent)
         return json.loads(scores.read_text())
 
@@ -131,7 +135,8 @@ def run(args) -> dict:
                     dropout=args.dropout, learning_rate=args.learning_rate, epochs=args.epochs,
                     batch_size=args.batch_size, max_tokens=args.max_tokens, seed=args.seed,
                     gradient_checkpointing=not args.no_gradient_checkpointing, eval_every=args.eval_every,
-                    device=device, max_seconds=args.max_minutes * 60 if args.max_minutes else None)
+                    device=device, dtype=args.dtype or ("bfloat16" if device == "cuda" else "float32"),
+                    max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     model, metrics = train(recipe, train_set, dev_set, tokenizer.pad_token_id or 0)
     args.out.mkdir(parents=True, exist_ok=True)
     size = save_adapter(model, args.out)

@@ -33,6 +33,7 @@ class Recipe:
     gradient_checkpointing: bool = True
     eval_every: int = 200
     device: str = "cpu"
+    dtype: str = "float32"  # weights and compute: "bfloat16" (autocast on CUDA) or "float32"
     max_seconds: float | None = None  # stop early (keeping the best dev-loss weights) past this time
 
 
@@ -57,10 +58,9 @@ def load_model(recipe: Recipe):
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+            bnb_4bit_compute_dtype=getattr(torch, recipe.dtype))
         kwargs["device_map"] = {"": 0}
-    dtype = torch.bfloat16 if recipe.device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(recipe.base, dtype=dtype, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(recipe.base, dtype=getattr(torch, recipe.dtype), **kwargs)
     if recipe.quantization == "4bit":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe.gradient_checkpointing)
     else:
@@ -117,12 +117,12 @@ def answer_loss(model, ids, mask, labels):
     return F.cross_entropy(logits, targets[keep])
 
 
-def dev_loss(model, dev: list[Example], batch_size: int, pad_id: int, device: str) -> float:
+def dev_loss(model, dev: list[Example], batch_size: int, pad_id: int, device: str, dtype: str = "float32") -> float:
     import torch
 
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), _autocast(device, dtype):
         for start in range(0, len(dev), batch_size):
             batch = dev[start:start + batch_size]
             ids, mask, labels = collate(batch, pad_id, device)
@@ -133,12 +133,14 @@ def dev_loss(model, dev: list[Example], batch_size: int, pad_id: int, device: st
     return total / max(count, 1)
 
 
-def _autocast(device: str):
+def _autocast(device: str, dtype: str):
     import contextlib
 
     import torch
 
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else contextlib.nullcontext()
+    if device == "cuda" and dtype == "bfloat16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_id: int,
@@ -157,8 +159,8 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
     per_epoch = math.ceil(len(train_set) / recipe.batch_size)
     total = max(1, int(per_epoch * recipe.epochs))
     schedule = get_cosine_schedule_with_warmup(optimizer, int(total * recipe.warmup), total)
-    best = {"dev_loss": dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device) if dev_set else None,
-            "step": 0, "state": None}
+    first_dev = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device, recipe.dtype) if dev_set else None
+    best = {"dev_loss": first_dev, "step": 0, "state": None}
     history = [{"step": 0, "dev_loss": best["dev_loss"]}]
     log(f"{len(train_set)} training examples, {len(dev_set)} held out, {total} steps; dev loss {best['dev_loss']}")
     started, step, losses = time.perf_counter(), 0, []
@@ -166,7 +168,7 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
     while step < total:
         for batch in batches(train_set, recipe.batch_size, rng):
             ids, mask, labels = collate(batch, pad_id, recipe.device)
-            with _autocast(recipe.device):
+            with _autocast(recipe.device, recipe.dtype):
                 loss = answer_loss(model, ids, mask, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -178,7 +180,7 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
             bar.update(1)
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
             if dev_set and (step % recipe.eval_every == 0 or step == total):
-                current = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device)
+                current = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device, recipe.dtype)
                 history.append({"step": step, "dev_loss": round(current, 4),
                                 "train_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4)})
                 log(f"step {step}: dev loss {current:.4f}")
@@ -186,7 +188,7 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
                     best = {"dev_loss": current, "step": step, "state": _adapter_state(model)}
             out_of_time = recipe.max_seconds is not None and time.perf_counter() - started > recipe.max_seconds
             if out_of_time and dev_set and history[-1]["step"] != step:
-                current = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device)
+                current = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device, recipe.dtype)
                 history.append({"step": step, "dev_loss": round(current, 4), "stopped": "max_seconds"})
                 if best["dev_loss"] is None or current < best["dev_loss"]:
                     best = {"dev_loss": current, "step": step, "state": _adapter_state(model)}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Scaling runs on a lent 2-GPU host (see docs/benchmarks.md), every change made from the config alone:
+#   cluster/gpu_scaling.sh replicas   one replica (TP=1), then `serve deploy` of the same config with
+#                                     2 replicas: Serve adds the second replica in place on GPU 1
+#   cluster/gpu_scaling.sh two        two replicas (TP=1) from a fresh start
+#   cluster/gpu_scaling.sh tp2        one replica over both GPUs (tensor_parallel_size 2)
+# Steps run in the order given; STEP:64,512 sets that step's concurrency levels.
+# Each configuration runs `app.bench` (completions, streaming, random 256-token prompts, exactly 256
+# output tokens) at each of $CONCURRENCY (default 64 256 512); results are merged into $OUT.
+# The client's CPU share is printed next to each level: near 100% would mean the load generator,
+# not the server, set the figure.
+set -u
+source cluster/gpu_env.sh
+PROFILE_2X=cluster/profiles/gpu-2x7b-dummy.yaml
+PROFILE_TP2=cluster/profiles/gpu-1x7b-tp2-dummy.yaml
+DEPLOYMENT="LLM:qwen2.5-7b-dummy"
+NAME=qwen2.5-7b-dummy
+URL=http://127.0.0.1:8000/v1
+python3 -m app.synthetic_models shape qwen2.5-7b --out models/qwen2.5-7b-shape >/dev/null || exit 1
+# Serve's own flags for the proxy and controller (processes fanyi does not configure) come from the
+# raylet's environment, so they are set before `ray start`.
+export ${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1}
+mkdir -p /tmp/bench
+
+wait_running() {  # REPLICAS: until the app is RUNNING with that many LLM replicas, at most 480 s
+  python3 - "$1" <<'PY'
+import sys, time
+import ray
+from ray import serve
+want, start = int(sys.argv[1]), time.monotonic()
+ray.init(address="auto", log_to_driver=False, logging_level="ERROR")
+while time.monotonic() - start < 480:
+    app = serve.status().applications.get("fanyi")
+    if app is not None:
+        running = app.deployments.get("LLM:qwen2.5-7b-dummy")
+        running = running.replica_states.get("RUNNING", 0) if running else 0
+        if str(app.status).endswith("RUNNING") and running == want:
+            print(f"{want} replica(s) running after {time.monotonic() - start:.0f} s", flush=True)
+            sys.exit(0)
+    time.sleep(2)
+print("not running:", serve.status().applications.get("fanyi"))
+sys.exit(1)
+PY
+}
+
+sweep() {  # SYSTEM LEVELS
+  local c n
+  for c in $2; do
+    n=$(( c * 3 ))
+    TIMEFORMAT="  client CPU %P%% over %R s"
+    time python3 -m app.bench --system "$1=$URL" --api completions --model "$NAME" \
+      --random-input-len 256 --output-len 256 --concurrency $c --requests $n --warmup 8 \
+      --no-progress --out "/tmp/bench/$1-c$c" 2>&1 | grep -E "tok/s"
+  done
+}
+
+ray start --head --num-gpus 2 --disable-usage-stats >/tmp/ray-start.log 2>&1 || { cat /tmp/ray-start.log; exit 1; }
+for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step only)
+  step=${arg%%:*}; levels=${CONCURRENCY:-64 256 512}
+  [ "$step" != "$arg" ] && levels=${arg#*:} && levels=${levels//,/ }
+  case $step in
+    replicas)
+      sed "s/num_replicas: 2/num_replicas: 1/" "$PROFILE_2X" >/tmp/one-replica.yaml  # the edit a user makes
+      start=$(date +%s); serve deploy /tmp/one-replica.yaml && wait_running 1 || break
+      echo "1 replica ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      python3 -m app.client_check --base-url "$URL" --model "$NAME" 2>&1 | head -c 300; echo
+      sweep tp1-1-replica "$levels"
+      start=$(date +%s); serve deploy "$PROFILE_2X" && wait_running 2 || break
+      echo "scaled to 2 replicas in $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      sweep tp1-2-replicas "$levels"
+      ;;
+    two)  # two replicas from a fresh start
+      serve shutdown -y >/dev/null 2>&1; sleep 5
+      start=$(date +%s); serve deploy "$PROFILE_2X" && wait_running 2 || break
+      echo "2 replicas ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      sweep tp1-2-replicas "$levels"
+      ;;
+    tp2)
+      serve shutdown -y >/dev/null 2>&1; sleep 5
+      start=$(date +%s); serve deploy "$PROFILE_TP2" && wait_running 1 || break
+      echo "TP=2 replica ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      sweep tp2-1-replica "$levels"
+      ;;
+  esac
+done
+nvidia-smi --query-gpu=index,memory.used --format=csv,noheader | tee -a "$OUT/versions.txt"
+python3 -m app.bench_merge --out "$OUT" /tmp/bench/*/results.json >/dev/null && cat "$OUT/table.md"
+tail -c 30000 /tmp/ray/session_latest/logs/serve/controller_*.log >"$OUT/controller-log.txt" 2>/dev/null
+ray stop --force >/dev/null 2>&1
+exit 0
