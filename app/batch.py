@@ -145,7 +145,8 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
     from app.builder import resolve_source
     from cluster.placement import replica_actor_options
 
-    model = cfg.model.model_copy(update={"source": resolve_source(cfg.model.source)})
+    # offline: vLLM's batch sizes for `vllm.LLM` (throughput first), not those of a server
+    model = cfg.model.model_copy(update={"source": resolve_source(cfg.model.source), "workload": "offline"})
     options = replica_actor_options(model)  # the same resources and engine env as a Serve replica
     gpus = ray.cluster_resources().get("GPU", 0)
     if options.get("num_gpus", 0) > gpus:  # a warning, not an error: an autoscaler may still add GPUs

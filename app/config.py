@@ -161,6 +161,11 @@ class ModelConfig(_Strict):
         "carries several tokens (the first token always goes out at once), which keeps Ray's per-item cost "
         "from capping throughput.",
     )
+    workload: Literal["online", "offline"] = Field(
+        "online", description="Which of vLLM's per-device batch defaults apply (max_num_seqs, max_num_batched_tokens): "
+        "online = those of `vllm serve` (1024 sequences, 8192 tokens a step on an H100), offline = those of "
+        "`vllm.LLM` (1024, 16384); the batch job sets offline. engine_args override both.",
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="Extra engine keyword arguments (vLLM AsyncEngineArgs fields)."
     )

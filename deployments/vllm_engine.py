@@ -51,6 +51,20 @@ def _engine_kwargs(config) -> dict[str, Any]:
     return kwargs
 
 
+def usage_context(workload: str):
+    """The vLLM usage context whose batch defaults fit `workload` ("online" or "offline").
+
+    vLLM sizes its batches (max_num_seqs, max_num_batched_tokens) by usage context. Its default for
+    engines built from AsyncEngineArgs (ENGINE_CONTEXT) is in neither of its per-device tables and
+    falls back to 128 sequences and 2048 tokens a step, an eighth of what `vllm serve` runs on an
+    H100: under load requests then queue inside vLLM (TTFT 3x bare vLLM's at concurrency 256,
+    docs/benchmarks.md). So the service asks for the server's defaults and the batch job for `vllm.LLM`'s.
+    """
+    from vllm.usage.usage_lib import UsageContext
+
+    return UsageContext.LLM_CLASS if workload == "offline" else UsageContext.OPENAI_API_SERVER
+
+
 # vLLM preallocates LoRA slots of a fixed rank and accepts only these sizes.
 _VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -117,7 +131,9 @@ class VLLMEngine(Engine):
         args = AsyncEngineArgs(**_engine_kwargs(self.config))
         # Loading takes seconds to minutes; in a thread it keeps the replica's event loop free for
         # Serve's health checks. vLLM starts its output loop lazily, on the first request's loop.
-        self._engine = await asyncio.to_thread(AsyncLLMEngine.from_engine_args, args, stat_loggers=[factory])
+        self._engine = await asyncio.to_thread(AsyncLLMEngine.from_engine_args, args,
+                                               usage_context=usage_context(self.config.workload),
+                                               stat_loggers=[factory])
         self._tokenizer = self._engine.get_tokenizer()
         if hasattr(self._tokenizer, "__await__"):  # older releases made get_tokenizer async
             self._tokenizer = await self._tokenizer
