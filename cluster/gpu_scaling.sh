@@ -23,16 +23,16 @@ export ${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1}
 mkdir -p /tmp/bench
 
 wait_running() {  # REPLICAS: until the app is RUNNING with that many LLM replicas, at most 480 s
-  python3 - "$1" <<'PY'
+  python3 - "$1" "$DEPLOYMENT" <<'PY'
 import sys, time
 import ray
 from ray import serve
-want, start = int(sys.argv[1]), time.monotonic()
+want, deployment, start = int(sys.argv[1]), sys.argv[2], time.monotonic()
 ray.init(address="auto", log_to_driver=False, logging_level="ERROR")
 while time.monotonic() - start < 480:
     app = serve.status().applications.get("fanyi")
     if app is not None:
-        running = app.deployments.get("LLM:qwen2.5-7b-dummy")
+        running = app.deployments.get(deployment)
         running = running.replica_states.get("RUNNING", 0) if running else 0
         if str(app.status).endswith("RUNNING") and running == want:
             print(f"{want} replica(s) running after {time.monotonic() - start:.0f} s", flush=True)
@@ -41,6 +41,12 @@ while time.monotonic() - start < 480:
 print("not running:", serve.status().applications.get("fanyi"))
 sys.exit(1)
 PY
+}
+
+deploy() {  # PROFILE REPLICAS WHAT: serve deploy, wait for the replicas, log how long it took
+  local start=$(date +%s)
+  serve deploy "$1" && wait_running "$2" || return 1
+  echo "$3 after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
 }
 
 sweep() {  # SYSTEM LEVELS
@@ -61,24 +67,20 @@ for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step 
   case $step in
     replicas)
       sed "s/num_replicas: 2/num_replicas: 1/" "$PROFILE_2X" >/tmp/one-replica.yaml  # the edit a user makes
-      start=$(date +%s); serve deploy /tmp/one-replica.yaml && wait_running 1 || break
-      echo "1 replica ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      deploy /tmp/one-replica.yaml 1 "1 replica ready" || break
       python3 -m app.client_check --base-url "$URL" --model "$NAME" 2>&1 | head -c 300; echo
       sweep tp1-1-replica "$levels"
-      start=$(date +%s); serve deploy "$PROFILE_2X" && wait_running 2 || break
-      echo "scaled to 2 replicas in $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      deploy "$PROFILE_2X" 2 "scaled to 2 replicas" || break
       sweep tp1-2-replicas "$levels"
       ;;
     two)  # two replicas from a fresh start
       serve shutdown -y >/dev/null 2>&1; sleep 5
-      start=$(date +%s); serve deploy "$PROFILE_2X" && wait_running 2 || break
-      echo "2 replicas ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      deploy "$PROFILE_2X" 2 "2 replicas ready" || break
       sweep tp1-2-replicas "$levels"
       ;;
     tp2)
       serve shutdown -y >/dev/null 2>&1; sleep 5
-      start=$(date +%s); serve deploy "$PROFILE_TP2" && wait_running 1 || break
-      echo "TP=2 replica ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
+      deploy "$PROFILE_TP2" 1 "TP=2 replica ready" || break
       sweep tp2-1-replica "$levels"
       ;;
   esac
