@@ -33,7 +33,7 @@ for system in "$@"; do
   echo "$system ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
   python3 -m app.client_check --base-url "http://127.0.0.1:$PORT/v1" --model "$NAME" 2>&1 | head -c 400; echo
   for c in ${CONCURRENCY:-1 8 64 256}; do
-    n=$(( c < 8 ? 16 : c * 3 ))
+    n=$(requests_for $c)
     python3 -m app.bench --system "$system=http://127.0.0.1:$PORT/v1" --api completions --model "$NAME" \
       --random-input-len 256 --output-len 256 --concurrency $c --requests $n --warmup $(( c < 8 ? 2 : 8 )) \
       --no-progress --out "/tmp/bench/$system-c$c" 2>&1 | grep -E "tok/s" 

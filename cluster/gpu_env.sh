@@ -11,3 +11,8 @@ export OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 python3 -c "import vllm, ray, torch, transformers, peft; print('vllm', vllm.__version__, 'ray', ray.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" 2>/dev/null | tee "$OUT/versions.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/versions.txt"
+
+requests_for() {  # CONCURRENCY -> requests per benchmark level: 3 waves, 2 from 512 up (time-boxed calls)
+  local c=$1
+  if [ "$c" -lt 8 ]; then echo 16; elif [ "$c" -ge 512 ]; then echo $(( c * 2 )); else echo $(( c * 3 )); fi
+}

@@ -22,14 +22,34 @@ python3 -m app.synthetic_models shape qwen2.5-7b --out models/qwen2.5-7b-shape >
 export ${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1}
 mkdir -p /tmp/bench
 
-wait_running() {  # REPLICAS: until the app is RUNNING with that many LLM replicas, at most 480 s
-  python3 - "$1" "$DEPLOYMENT" <<'PY'
-import sys, time
+wait_running() {  # REPLICAS [SECONDS]: until the app is RUNNING with that many LLM replicas
+  python3 - "$1" "$DEPLOYMENT" "${2:-480}" <<'PY'
+import glob, os, sys, time
 import ray
 from ray import serve
-want, deployment, start = int(sys.argv[1]), sys.argv[2], time.monotonic()
+want, deployment, limit, start = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), time.monotonic()
 ray.init(address="auto", log_to_driver=False, logging_level="ERROR")
-while time.monotonic() - start < 480:
+
+
+LOGS = "/tmp/ray/session_latest/logs"
+seen = {}  # log file -> bytes read so far; earlier deployments' errors are skipped
+for path in glob.glob(f"{LOGS}/*.err") + glob.glob(f"{LOGS}/serve/*.log"):
+    seen[path] = os.path.getsize(path)
+
+
+def crashed() -> bool:  # a dead CUDA context never recovers, but the replica can sit in STARTING
+    for path in glob.glob(f"{LOGS}/*.err") + glob.glob(f"{LOGS}/serve/*.log"):
+        with open(path, "rb") as f:
+            f.seek(seen.get(path, 0))
+            new = f.read()
+        seen[path] = seen.get(path, 0) + len(new)
+        if b"illegal memory access" in new:
+            print("illegal memory access in", path)
+            return True
+    return False
+
+
+while time.monotonic() - start < limit and not crashed():
     app = serve.status().applications.get("fanyi")
     if app is not None:
         running = app.deployments.get(deployment)
@@ -37,22 +57,24 @@ while time.monotonic() - start < 480:
         if str(app.status).endswith("RUNNING") and running == want:
             print(f"{want} replica(s) running after {time.monotonic() - start:.0f} s", flush=True)
             sys.exit(0)
-    time.sleep(2)
+        if str(app.status).endswith("DEPLOY_FAILED"):  # Serve gave up retrying the constructor
+            break
+    time.sleep(5)
 print("not running:", serve.status().applications.get("fanyi"))
 sys.exit(1)
 PY
 }
 
-deploy() {  # PROFILE REPLICAS WHAT: serve deploy, wait for the replicas, log how long it took
+deploy() {  # PROFILE REPLICAS WHAT [SECONDS]: serve deploy, wait for the replicas, log how long it took
   local start=$(date +%s)
-  serve deploy "$1" && wait_running "$2" || return 1
+  serve deploy "$1" && wait_running "$2" "${4:-480}" || return 1
   echo "$3 after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
 }
 
 sweep() {  # SYSTEM LEVELS
   local c n
   for c in $2; do
-    n=$(( c * 3 ))
+    n=$(requests_for $c)
     TIMEFORMAT="  client CPU %P%% over %R s"
     time python3 -m app.bench --system "$1=$URL" --api completions --model "$NAME" \
       --random-input-len 256 --output-len 256 --concurrency $c --requests $n --warmup 8 \
@@ -78,9 +100,16 @@ for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step 
       deploy "$PROFILE_2X" 2 "2 replicas ready" || break
       sweep tp1-2-replicas "$levels"
       ;;
-    tp2)
+    tp2)  # compiled first; if that replica never comes up, the same profile with enforce_eager
       serve shutdown -y >/dev/null 2>&1; sleep 5
-      deploy "$PROFILE_TP2" 1 "TP=2 replica ready" || break
+      if ! deploy "$PROFILE_TP2" 1 "TP=2 replica ready" 360; then
+        echo "TP=2 compiled failed; retrying with enforce_eager" | tee -a "$OUT/versions.txt"
+        grep -h -B2 -A8 -m3 -E "Error|error:" /tmp/ray/session_latest/logs/serve/replica_*.log \
+          /tmp/ray/session_latest/logs/worker-*.err 2>/dev/null | tail -c 8000 >"$OUT/tp2-compiled-error.txt"
+        serve shutdown -y >/dev/null 2>&1; sleep 5
+        sed "s/^          engine_args:/          engine_args:\n            enforce_eager: true/" "$PROFILE_TP2" >/tmp/tp2-eager.yaml
+        deploy /tmp/tp2-eager.yaml 1 "TP=2 replica (eager) ready" 300 || break
+      fi
       sweep tp2-1-replica "$levels"
       ;;
   esac
