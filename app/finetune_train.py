@@ -221,4 +221,5 @@ def save_adapter(model, out_dir: Path, dtype: str = "bfloat16") -> int:
     tensors = load_file(weights)
     save_file({k: v.to(getattr(torch, dtype)).contiguous() for k, v in tensors.items()}, weights,
               metadata={"format": "pt"})
+    weights.chmod(0o644)  # safetensors writes 0600; a serving user other than the trainer must read it
     return weights.stat().st_size

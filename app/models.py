@@ -96,10 +96,32 @@ def _convert(gguf_path: Path, out_dir: Path) -> None:
     tokenizer.model_max_length = config.max_position_embeddings
     if tokenizer("x").input_ids[0] != config.bos_token_id:
         raise PrepareError("the converted tokenizer does not prepend <bos>")
+    check_tokenizer(tokenizer)
     tokenizer.save_pretrained(out_dir)
     # safetensors writes model.safetensors as 0600; a serving user other than the builder must read it.
     for path in out_dir.iterdir():
         path.chmod(0o644)
+
+
+TOKENIZER_SAMPLE = "The quick brown fox jumps over the lazy dog."
+
+
+def check_tokenizer(tokenizer) -> None:
+    """Refuse a converted tokenizer that splits words into single characters.
+
+    transformers 5.17 reads this GGUF's vocabulary into such a tokenizer (seen on a GPU host; 5.19
+    converts it right). Weights and configs still match, so nothing fails: the model just sees text
+    it was never trained on (a loss of ~9 where it should be ~2.6) and echoes its input. A real
+    subword tokenizer needs about one token per word for plain English.
+    """
+    ids = tokenizer(TOKENIZER_SAMPLE, add_special_tokens=False).input_ids
+    if len(ids) > len(TOKENIZER_SAMPLE) // 3:
+        import transformers
+
+        raise PrepareError(
+            f"transformers {transformers.__version__} converted the GGUF's tokenizer into one that splits "
+            f"words into characters ({len(ids)} tokens for a {len(TOKENIZER_SAMPLE)}-character sentence); "
+            "install transformers>=5.19 and run again")
 
 
 def prepare_default_model(out_dir: Path) -> Path:
