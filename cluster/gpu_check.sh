@@ -5,14 +5,14 @@
 #                                       fanyi from $PROFILE (default cluster/profiles/gpu-1x7b-dummy.yaml)
 # Each system: start, wait for /health, the openai SDK check, then `app.bench` (completions, streaming,
 # random 256-token prompts, exactly 256 output tokens) at each of $CONCURRENCY (default 1 8 64 256).
-# The runs are merged into $OUT/results.json, table.md, throughput.png and ttft.png.
+# The runs are merged into $OUT/results.json, table.md, throughput.png and ttft.png; each level also
+# keeps its own files under $OUT/levels (more than the device returns: run it through gpu_bg.sh).
 set -u
 source cluster/gpu_env.sh
 MODEL_DIR=models/qwen2.5-7b-shape
 NAME=qwen2.5-7b-dummy
 PORT=8000
 python3 -m app.synthetic_models shape qwen2.5-7b --out "$MODEL_DIR" >/dev/null || exit 1
-mkdir -p /tmp/bench
 for system in "$@"; do
   start=$(date +%s)
   if [ "$system" = raw ]; then
@@ -36,11 +36,11 @@ for system in "$@"; do
     n=$(requests_for $c)
     python3 -m app.bench --system "$system=http://127.0.0.1:$PORT/v1" --api completions --model "$NAME" \
       --random-input-len 256 --output-len 256 --concurrency $c --requests $n --warmup $(( c < 8 ? 2 : 8 )) \
-      --no-progress --out "/tmp/bench/$system-c$c" 2>&1 | grep -E "tok/s" 
+      --no-progress --out "$OUT/levels/$system-c$c" 2>&1 | grep -E "tok/s" 
   done
   kill $server 2>/dev/null; [ "$system" = raw ] || ray stop --force >/dev/null 2>&1; wait 2>/dev/null
   sleep 3
 done
-python3 -m app.bench_merge --out "$OUT" /tmp/bench/*/results.json >/dev/null && cat "$OUT/table.md"
+python3 -m app.bench_merge --out "$OUT" "$OUT"/levels/*/results.json >/dev/null && cat "$OUT/table.md"
 tail -c 3000 /tmp/server-*.log > "$OUT/server-logs.txt" 2>/dev/null
 exit 0

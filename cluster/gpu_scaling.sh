@@ -6,7 +6,8 @@
 #   cluster/gpu_scaling.sh tp2        one replica over both GPUs (tensor_parallel_size 2)
 # Steps run in the order given; STEP:64,512 sets that step's concurrency levels.
 # Each configuration runs `app.bench` (completions, streaming, random 256-token prompts, exactly 256
-# output tokens) at each of $CONCURRENCY (default 64 256 512); results are merged into $OUT.
+# output tokens) at each of $CONCURRENCY (default 64 256 512); results are merged into $OUT, and each
+# level keeps its own files under $OUT/levels (more than the device returns: run it through gpu_bg.sh).
 # The client's CPU share is printed next to each level: near 100% would mean the load generator,
 # not the server, set the figure.
 set -u
@@ -20,7 +21,6 @@ python3 -m app.synthetic_models shape qwen2.5-7b --out models/qwen2.5-7b-shape >
 # Serve's own flags for the proxy and controller (processes fanyi does not configure) come from the
 # raylet's environment, so they are set before `ray start`.
 export ${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1}
-mkdir -p /tmp/bench
 
 wait_running() {  # REPLICAS [SECONDS]: until the app is RUNNING with that many LLM replicas
   python3 - "$1" "$DEPLOYMENT" "${2:-480}" <<'PY'
@@ -78,7 +78,7 @@ sweep() {  # SYSTEM LEVELS
     TIMEFORMAT="  client CPU %P%% over %R s"
     time python3 -m app.bench --system "$1=$URL" --api completions --model "$NAME" \
       --random-input-len 256 --output-len 256 --concurrency $c --requests $n --warmup 8 \
-      --no-progress --out "/tmp/bench/$1-c$c" 2>&1 | grep -E "tok/s"
+      --no-progress --out "$OUT/levels/$1-c$c" 2>&1 | grep -E "tok/s"
   done
 }
 
@@ -115,7 +115,7 @@ for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step 
   esac
 done
 nvidia-smi --query-gpu=index,memory.used --format=csv,noheader | tee -a "$OUT/versions.txt"
-python3 -m app.bench_merge --out "$OUT" /tmp/bench/*/results.json >/dev/null && cat "$OUT/table.md"
+python3 -m app.bench_merge --out "$OUT" "$OUT"/levels/*/results.json >/dev/null && cat "$OUT/table.md"
 tail -c 30000 /tmp/ray/session_latest/logs/serve/controller_*.log >"$OUT/controller-log.txt" 2>/dev/null
 ray stop --force >/dev/null 2>&1
 exit 0
