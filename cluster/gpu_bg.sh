@@ -23,7 +23,8 @@ case ${1:-} in
     for name in "$@"; do
       dir=$JOBS/$name
       if [ -e "$dir/rc" ]; then echo "$name ended, rc $(cat "$dir/rc")"; else echo "$name still running"; fi
-      tail -n 25 "$dir/log"
+      # Short on purpose: the machine goes back ~30 s after a call, so the reply must be quick to read.
+      tail -c 4000 "$dir/log" | tr '\r' '\n' | grep -v -E "it/s\]|s/it\]|step/s" | tail -n 12
       tar cf "${OUT:-/tmp/out}/$name.tar" -C "$dir" log out
     done
     ;;

