@@ -176,7 +176,7 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
             if dev_set and (step % recipe.eval_every == 0 or step == total):
