@@ -6,7 +6,8 @@
 # and, in /tmp/stage/gemma-ref, the small files and digests of a conversion made on a machine where
 # the model is known to translate (`python cluster/gemma_check.py reference ...`; see cluster/README.md).
 # The host converts with its own transformers and tokenizers: the script prints how that conversion
-# differs, then uses the reference's config and tokenizer over the host's weights (when those match).
+# differs, then uses the reference's config and tokenizer over the host's weights (and says so if the
+# weights differ too).
 # Training runs in bf16 when the base model's bf16 loss on this GPU matches fp32's, else in fp32.
 # The adapter comes back as gemma-zh-en.tar in $OUT, scores as eval-*.json, hypotheses as hyps-*.json.
 set -u
