@@ -110,7 +110,7 @@ def check_tokenizer(tokenizer) -> None:
     """Refuse a converted tokenizer that splits words into single characters.
 
     transformers 5.17 reads this GGUF's vocabulary into such a tokenizer (seen on a GPU host; 5.19
-    converts it right). Weights and configs still match, so nothing fails: the model just sees text
+    converts it right). The weights and the model config still match, so nothing fails: the model just sees text
     it was never trained on (a loss of ~9 where it should be ~2.6) and echoes its input. A real
     subword tokenizer needs about one token per word for plain English.
     """

@@ -31,14 +31,15 @@ want, deployment, limit, start = int(sys.argv[1]), sys.argv[2], float(sys.argv[3
 ray.init(address="auto", log_to_driver=False, logging_level="ERROR")
 
 
-LOGS = "/tmp/ray/session_latest/logs"
-seen = {}  # log file -> bytes read so far; earlier deployments' errors are skipped
-for path in glob.glob(f"{LOGS}/*.err") + glob.glob(f"{LOGS}/serve/*.log"):
-    seen[path] = os.path.getsize(path)
+def logs() -> list[str]:
+    return glob.glob("/tmp/ray/session_latest/logs/*.err") + glob.glob("/tmp/ray/session_latest/logs/serve/*.log")
+
+
+seen = {path: os.path.getsize(path) for path in logs()}  # bytes read so far: earlier deployments' errors are skipped
 
 
 def crashed() -> bool:  # a dead CUDA context never recovers, but the replica can sit in STARTING
-    for path in glob.glob(f"{LOGS}/*.err") + glob.glob(f"{LOGS}/serve/*.log"):
+    for path in logs():
         with open(path, "rb") as f:
             f.seek(seen.get(path, 0))
             new = f.read()
