@@ -19,8 +19,7 @@ for system in "$@"; do
     vllm serve "$MODEL_DIR" --served-model-name "$NAME" --load-format dummy --dtype bfloat16 \
       --max-model-len 4096 --gpu-memory-utilization 0.90 --port $PORT >"/tmp/server-$system.log" 2>&1 &
   else
-    # SERVE_ENV: Serve's own flags for the processes fanyi does not configure (proxy, controller).
-    env ${SERVE_ENV:-RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0} \
+    env $SERVE_ENV \
       serve run "${PROFILE:-cluster/profiles/gpu-1x7b-dummy.yaml}" >"/tmp/server-$system.log" 2>&1 &
   fi
   server=$!

@@ -9,6 +9,11 @@ export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 TOK
 export OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 # The host keeps NVLink multicast off; keep it off in everything started from here too.
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+# Serve's own flags for the processes fanyi does not configure (proxy, controller), read when Ray
+# starts: its high-throughput bundle and HAProxy in place of the Python proxy, which saturated one core
+# at ~100 streaming requests/s (docs/benchmarks.md, 2026-11-27). HAProxy asks for 2.5 file descriptors
+# per connection it may hold; 6000 fits a 20000 limit.
+export SERVE_ENV=${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_HAPROXY_MAXCONN=6000}
 python3 -c "import vllm, ray, torch, transformers, peft; print('vllm', vllm.__version__, 'ray', ray.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" 2>/dev/null | tee "$OUT/versions.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/versions.txt"
 

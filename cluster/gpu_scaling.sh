@@ -18,9 +18,9 @@ DEPLOYMENT="LLM:qwen2.5-7b-dummy"
 NAME=qwen2.5-7b-dummy
 URL=http://127.0.0.1:8000/v1
 python3 -m app.synthetic_models shape qwen2.5-7b --out models/qwen2.5-7b-shape >/dev/null || exit 1
-# Serve's own flags for the proxy and controller (processes fanyi does not configure) come from the
-# raylet's environment, so they are set before `ray start`.
-export ${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1}
+# Serve's flags ($SERVE_ENV, cluster/gpu_env.sh) reach the proxy and controller through the raylet's
+# environment, so they are set before `ray start`.
+export $SERVE_ENV
 
 wait_running() {  # REPLICAS [SECONDS]: until the app is RUNNING with that many LLM replicas
   python3 - "$1" "$DEPLOYMENT" "${2:-480}" <<'PY'
