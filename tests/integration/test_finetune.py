@@ -83,3 +83,28 @@ def test_unknown_adapter_is_an_openai_404(base_url):
         "model": "tiny-nope", "messages": [{"role": "user", "content": "hi"}]})
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "model_not_found" and "tiny-zh" in resp.json()["error"]["message"]
+
+
+def test_base_model_requests_batched_with_adapter_requests_stay_base(base_url):
+    """vLLM-CPU hands a request without an adapter the last LoRA slot's weights (deployments/
+    vllm_engine.py, _lora_kwargs): a base-model request decoded in the same batch as adapter requests
+    must still answer as the base model."""
+    prompt = "Chinese: 我们明天见第3次。\nEnglish:"
+
+    def complete(model: str, max_tokens: int = 12) -> str:
+        resp = httpx.post(base_url + "/v1/completions", timeout=120, json={
+            "model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["choices"][0]["text"]
+
+    alone = complete("tiny")
+    tuned = complete("tiny-zh")
+    assert tuned != alone  # the adapter changes this answer, so running through it would show
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(7) as pool:
+        # Long adapter requests first, so the base request joins a batch they are decoding in.
+        busy = [pool.submit(complete, "tiny-zh", 200) for _ in range(6)]
+        mixed = pool.submit(complete, "tiny").result()
+        assert all(f.result() for f in busy)
+    assert mixed == alone

