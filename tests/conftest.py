@@ -136,6 +136,12 @@ class Cluster:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.run(str(BIN / "serve"), "deploy", str(path), "-a", f"http://127.0.0.1:{self.dashboard_port}")
 
+    def serve(self, config: dict) -> None:
+        """Deploy, then wait until the app runs and answers HTTP."""
+        self.deploy(config)
+        self.wait_running()
+        _wait_http(self.url + "/v1/models")
+
     def status(self) -> dict:
         out = self.run(str(BIN / "serve"), "status", "-a", f"http://127.0.0.1:{self.dashboard_port}", timeout=60)
         return yaml.safe_load(out.stdout)
@@ -188,9 +194,7 @@ def cluster(tiny_model):
     cluster = Cluster(workdir)
     cluster.start()
     try:
-        cluster.deploy(app_config(tiny_model, cluster.http_port))
-        cluster.wait_running()
-        _wait_http(cluster.url + "/v1/models")
+        cluster.serve(app_config(tiny_model, cluster.http_port))
         yield cluster
     finally:
         cluster.stop()

@@ -20,7 +20,7 @@ import openai
 import psutil
 import pytest
 
-from tests.conftest import Cluster, _wait_http, app_config
+from tests.conftest import Cluster, app_config
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +46,7 @@ def haproxy_cluster(tiny_model):
     args["models"] = [m for m in args["models"] if m["name"] == "tiny"]  # one engine: 2 cores
     try:
         cluster.start()
-        cluster.deploy(config)
-        cluster.wait_running()
-        _wait_http(cluster.url + "/v1/models")
+        cluster.serve(config)
         yield cluster
     finally:
         cluster.stop()
