@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -100,7 +101,6 @@ def test_base_model_requests_batched_with_adapter_requests_stay_base(base_url):
     alone = complete("tiny")
     tuned = complete("tiny-zh")
     assert tuned != alone  # the adapter changes this answer, so running through it would show
-    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(7) as pool:
         # Long adapter requests first, so the base request joins a batch they are decoding in.

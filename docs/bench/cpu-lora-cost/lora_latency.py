@@ -34,7 +34,6 @@ def main():
     if len(sys.argv) > 3:
         for name, e, lr in series:
             if sys.argv[3] != "all" and name not in sys.argv[3].split(","): continue
-            tot = []
             for s in SENTS:
                 p = plain_prompt(s, "zh", "en")
                 spp = SamplingParams(max_tokens=64, temperature=0, stop=p.stop)
