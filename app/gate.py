@@ -42,6 +42,14 @@ class GateSettings:
     request_timeout_s: float | None
     protect_metrics: bool = True
 
+    @classmethod
+    def from_config(cls, config: Any, keys: KeyRing, limiter: RateLimiter, metrics: Any) -> "GateSettings":
+        """From the app's config (app.config.AppConfig): its limits and auth sections."""
+        limits = config.limits
+        return cls(keys=keys, limiter=limiter, metrics=metrics, max_request_bytes=limits.max_request_bytes,
+                   max_file_bytes=limits.max_file_bytes, request_timeout_s=limits.request_timeout_s,
+                   protect_metrics=config.auth.protect_metrics)
+
 
 def error_response(err: FanyiError, request_id: str | None = None, metrics: Any = None) -> JSONResponse:
     """The one HTTP error answer: OpenAI's body plus `request_id`, Retry-After where it helps."""

@@ -107,8 +107,7 @@ class Router:
         api.state.metrics = self.metrics
         keys, limiter = KeyRing.from_config(self.config.auth), RateLimiter()  # keys read now, never logged
         self.metrics.on_tokens = limiter.charge_current  # usage is charged to the caller's key
-        api.state.gate = GateSettings(keys, limiter, self.metrics, limits.max_request_bytes, limits.max_file_bytes,
-                                      limits.request_timeout_s, self.config.auth.protect_metrics)
+        api.state.gate = GateSettings.from_config(self.config, keys, limiter, self.metrics)
         logger.info("access control: %s", f"{len(keys)} API keys" if keys.enabled else "open (no API keys)")
         translator = Translator(TranslationMemory(limits.translation_memory_entries), postprocessor, self.metrics)
         translator.max_pieces = limits.max_segments
