@@ -79,8 +79,8 @@ def losses(model_dir: Path, data_dir: Path, device: str, variants: list[str]) ->
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from app import finetune_data as data
-    from app.finetune_train import answer_loss, collate
+    from app.finetune import data
+    from app.finetune.train import answer_loss, collate
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     wmt = data_dir / "wmt21"

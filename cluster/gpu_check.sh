@@ -12,7 +12,7 @@ source cluster/gpu_env.sh
 MODEL_DIR=models/qwen2.5-7b-shape
 NAME=qwen2.5-7b-dummy
 PORT=8000
-python3 -m app.synthetic_models shape qwen2.5-7b --out "$MODEL_DIR" >/dev/null || exit 1
+python3 -m app.models.synthetic shape qwen2.5-7b --out "$MODEL_DIR" >/dev/null || exit 1
 for system in "$@"; do
   start=$(date +%s)
   if [ "$system" = raw ]; then
@@ -30,7 +30,7 @@ for system in "$@"; do
     fi
   done
   echo "$system ready after $(( $(date +%s) - start )) s" | tee -a "$OUT/versions.txt"
-  python3 -m app.client_check --base-url "http://127.0.0.1:$PORT/v1" --model "$NAME" 2>&1 | head -c 400; echo
+  python3 -m app.tools.client_check --base-url "http://127.0.0.1:$PORT/v1" --model "$NAME" 2>&1 | head -c 400; echo
   for c in ${CONCURRENCY:-1 8 64 256}; do
     n=$(requests_for $c)
     python3 -m app.bench --system "$system=http://127.0.0.1:$PORT/v1" --api completions --model "$NAME" \
@@ -40,6 +40,6 @@ for system in "$@"; do
   kill $server 2>/dev/null; [ "$system" = raw ] || ray stop --force >/dev/null 2>&1; wait 2>/dev/null
   sleep 3
 done
-python3 -m app.bench_merge --out "$OUT" "$OUT"/levels/*/results.json >/dev/null && cat "$OUT/table.md"
+python3 -m app.bench.merge --out "$OUT" "$OUT"/levels/*/results.json >/dev/null && cat "$OUT/table.md"
 tail -c 3000 /tmp/server-*.log > "$OUT/server-logs.txt" 2>/dev/null
 exit 0

@@ -46,7 +46,7 @@ python3 -m app.finetune --base $M --source zh --target en --both-directions --dt
 tar cf "$OUT/gemma-zh-en.tar" -C models/adapters gemma-zh-en
 for pair in zh-en en-zh; do  # base (few-shot, the service's prompt) and adapter (plain), one engine
   s=${pair%-*} t=${pair#*-}
-  python3 -m app.eval --engine vllm --model-source $M --dtype bfloat16 --prompt-style few_shot \
+  python3 -m app.tools.eval --engine vllm --model-source $M --dtype bfloat16 --prompt-style few_shot \
     --adapter gemma-zh-en=models/adapters/gemma-zh-en:plain \
     --src $W/newstest2021.$pair.src.$s --ref $W/newstest2021.$pair.ref.A.$t --source $s --target $t \
     --engine-arg enforce_eager=true --json "$OUT/eval-$pair.json" --hyps "$OUT/hyps-$pair.json" 2>&1 | grep -E "^\||Error" | tail -8

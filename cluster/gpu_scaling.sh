@@ -17,7 +17,7 @@ PROFILE_TP2=cluster/profiles/gpu-1x7b-tp2-dummy.yaml
 DEPLOYMENT="LLM:qwen2.5-7b-dummy"
 NAME=qwen2.5-7b-dummy
 URL=http://127.0.0.1:8000/v1
-python3 -m app.synthetic_models shape qwen2.5-7b --out models/qwen2.5-7b-shape >/dev/null || exit 1
+python3 -m app.models.synthetic shape qwen2.5-7b --out models/qwen2.5-7b-shape >/dev/null || exit 1
 # Serve's flags ($SERVE_ENV, cluster/gpu_env.sh) reach the proxy and controller through the raylet's
 # environment, so they are set before `ray start`.
 export $SERVE_ENV
@@ -91,7 +91,7 @@ for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step 
     replicas)
       sed "s/num_replicas: 2/num_replicas: 1/" "$PROFILE_2X" >/tmp/one-replica.yaml  # the edit a user makes
       deploy /tmp/one-replica.yaml 1 "1 replica ready" || break
-      python3 -m app.client_check --base-url "$URL" --model "$NAME" 2>&1 | head -c 300; echo
+      python3 -m app.tools.client_check --base-url "$URL" --model "$NAME" 2>&1 | head -c 300; echo
       sweep tp1-1-replica "$levels"
       deploy "$PROFILE_2X" 2 "scaled to 2 replicas" || break
       sweep tp1-2-replicas "$levels"
@@ -116,7 +116,7 @@ for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step 
   esac
 done
 nvidia-smi --query-gpu=index,memory.used --format=csv,noheader | tee -a "$OUT/versions.txt"
-python3 -m app.bench_merge --out "$OUT" "$OUT"/levels/*/results.json >/dev/null && cat "$OUT/table.md"
+python3 -m app.bench.merge --out "$OUT" "$OUT"/levels/*/results.json >/dev/null && cat "$OUT/table.md"
 tail -c 30000 /tmp/ray/session_latest/logs/serve/controller_*.log >"$OUT/controller-log.txt" 2>/dev/null
 ray stop --force >/dev/null 2>&1
 exit 0

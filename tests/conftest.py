@@ -33,7 +33,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
-    from app.synthetic_models import write_tiny_model
+    from app.models.synthetic import write_tiny_model
 
     model = write_tiny_model(CACHE / "tiny-qwen2")
     write_tiny_adapter(model, ADAPTER)  # the session app serves it, so it must exist before any deploy
@@ -48,7 +48,7 @@ def write_tiny_adapter(model_dir: Path, out_dir: Path) -> Path:
     it on both tiny models as `tiny-zh` / `tiny-hf-zh`."""
     if (out_dir / "fanyi-adapter.json").is_file():
         return out_dir
-    from app.finetune import main
+    from app.finetune.loop import main
 
     work = Path(tempfile.mkdtemp(prefix="adapter-", dir=CACHE))
     src, ref = work / "train.zh", work / "train.en"

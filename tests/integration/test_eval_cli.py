@@ -1,4 +1,4 @@
-"""`python -m app.eval` against the running CPU service, on a few real WMT21 lines."""
+"""`python -m app.tools.eval` against the running CPU service, on a few real WMT21 lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app import eval as evaluation
+from app.tools import eval as evaluation
 
 WMT21 = Path(__file__).resolve().parents[3] / "shared" / "data" / "wmt21"
 

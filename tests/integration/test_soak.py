@@ -1,4 +1,4 @@
-"""The short soak in CI: `python -m app.soak` with 32 clients for 45 s against the session cluster.
+"""The short soak in CI: `python -m app.tools.soak` with 32 clients for 45 s against the session cluster.
 The full run (5 minutes) and its figures are in docs/reliability.md."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_short_soak_holds(cluster, tmp_path):
     duration = float(os.environ.get("FANYI_SOAK_DURATION", "45"))
     out = Path(os.environ.get("FANYI_SOAK_JSON") or tmp_path / "soak.json")
     done = subprocess.run(
-        [sys.executable, "-m", "app.soak", "--url", cluster.url, "--clients", "32", "--duration", str(duration),
+        [sys.executable, "-m", "app.tools.soak", "--url", cluster.url, "--clients", "32", "--duration", str(duration),
          "--warmup", "10", "--model", "tiny", "--max-tokens", "8", "--long-prompt-words", "1500",
          "--max-rss-growth-mb", "300", "--ray-match", str(cluster.workdir), "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=duration + 300)

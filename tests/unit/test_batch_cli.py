@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from app.batch import BatchConfig, prepare
-from app.batch_cli import main
-from app.batch_io import commit_shard, plan_shards, read_shard, render_output
-from app.batch_summary import Summary, score_references
+from app.batch.job import BatchConfig, prepare
+from app.batch.cli import main
+from app.batch.shards import commit_shard, plan_shards, read_shard, render_output
+from app.batch.summary import Summary, score_references
 
 SERVE_CONFIG = """
 applications:
@@ -62,7 +62,7 @@ def test_bad_command_lines_fail_in_one_line_before_ray(corpus, capsys, monkeypat
 
 
 def test_config_model_settings_come_from_the_serve_file(corpus):
-    from app.batch_cli import parse_args
+    from app.batch.cli import parse_args
 
     cfg = parse_args(["--input", str(corpus / "a.txt"), "--output", str(corpus / "out"), "--target", "en",
                       "--config", str(corpus / "serve.yaml")])

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from app.batch_io import (is_done, plan_shards, read_shard, read_translations, render_output, commit_shard,
+from app.batch.shards import (is_done, plan_shards, read_shard, read_translations, render_output, commit_shard,
                           write_atomic)
-from app.batch_summary import Summary
+from app.batch.summary import Summary
 
 
 def _inputs(root):
@@ -99,7 +99,7 @@ def test_summary_counts_skipped_shards_but_not_their_throughput():
 
 
 def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
-    from app.batch_io import remove_stale_temps
+    from app.batch.shards import remove_stale_temps
 
     out = tmp_path / "out"
     write_atomic(out / "a.part-00000.txt", b"done\n")

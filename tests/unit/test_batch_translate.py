@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.batch_io import Row
-from app.batch_translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
+from app.batch.shards import Row
+from app.batch.translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
 from app.errors import ContextLengthExceeded, EngineUnavailable
 from deployments.llm_replica import GenerateChunk, GenerateRequest
 from deployments.postprocess import PostProcessor

@@ -1,4 +1,4 @@
-"""app.bench_load and the app.bench CLI against a real local streaming server (tests/unit/sse_server.py):
+"""app.bench.load and the app.bench CLI against a real local streaming server (tests/unit/sse_server.py):
 SSE framing, request bodies, error types, closed-loop and Poisson levels."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from app import bench
-from app.bench_load import BodySpec, Level, SSEParser, endpoint, make_client, output_of, random_prompts, run_level, send
+from app.bench import cli as bench
+from app.bench.load import BodySpec, Level, SSEParser, endpoint, make_client, output_of, random_prompts, run_level, send
 from tests.unit import sse_server
 
 

@@ -1,4 +1,4 @@
-"""app.bench_metrics and app.bench_report: exact expectations from synthetic timestamps."""
+"""app.bench.metrics and app.bench.report: exact expectations from synthetic timestamps."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from app import bench_report
-from app.bench_metrics import (RequestRecord, Stat, classify_http, classify_stream_error, inter_token_latencies,
+from app.bench import report as bench_report
+from app.bench.metrics import (RequestRecord, Stat, classify_http, classify_stream_error, inter_token_latencies,
                                percentile, request_row, summarize, tpot, ttft)
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from app.eval import bleu_tokenizer, read_lines, score, table
+from app.tools.eval import bleu_tokenizer, read_lines, score, table
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app import finetune_data as data
+from app.finetune import data
 from app import prompts
 
 

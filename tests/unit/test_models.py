@@ -4,7 +4,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from app.models import TOKENIZER_SAMPLE, PrepareError, check_tokenizer
+from app.models.default import TOKENIZER_SAMPLE, PrepareError, check_tokenizer
 
 
 def _tokenizer(per_character: bool) -> PreTrainedTokenizerFast:

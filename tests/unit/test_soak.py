@@ -1,8 +1,8 @@
-"""app.soak's judgement of answers and its request mix, without a server."""
+"""app.tools.soak's judgement of answers and its request mix, without a server."""
 
 import random
 
-from app.soak import MIX, Soak, SoakConfig, judge
+from app.tools.soak import MIX, Soak, SoakConfig, judge
 
 
 def test_expected_4xx_must_be_openai_shaped():

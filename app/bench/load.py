@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Literal
 
 import aiohttp
 
-from app.bench_metrics import RequestRecord, classify_http, classify_stream_error
+from app.bench.metrics import RequestRecord, classify_http, classify_stream_error
 
 Api = Literal["chat", "completions", "translate"]
 # Relative to a system's base URL, which ends in /v1 (OpenAI's convention) after any path prefix.

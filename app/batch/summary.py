@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from app.batch_io import STATE_DIR, Shard, read_shard, read_translations, write_atomic
+from app.batch.shards import STATE_DIR, Shard, read_shard, read_translations, write_atomic
 
 _COUNTS = ("rows", "segments", "cached", "input_tokens", "output_tokens", "errors")
 
@@ -74,7 +74,7 @@ def score_references(summary: Summary, shards: list[Shard], out_dir: Path, outpu
                      references: Path, source: str | None, target: str) -> None:
     """sacreBLEU BLEU and chrF of the job's output (every shard, in order) against a line-aligned
     reference file; failed rows count as empty hypotheses."""
-    from app.eval import score
+    from app.tools.eval import score
 
     hyps = [t for shard in shards for t in _hypotheses(shard, out_dir, output_field)]
     refs = references.read_text(encoding="utf-8").splitlines()

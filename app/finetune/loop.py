@@ -5,9 +5,9 @@
         --dev ../shared/data/wmt21/newstest2021.zh-en.src.zh ../shared/data/wmt21/newstest2021.zh-en.ref.A.en \\
         --source zh --target en --both-directions --out adapters/gemma-zh-en
 
-Data preparation (app/finetune_data.py) uses the prompt the service sends (app/prompts.py), training
-(app/finetune_train.py) is 4-bit QLoRA on CUDA when bitsandbytes is there and plain LoRA otherwise, and
-the before/after scores come from `app.eval --engine` (the service's translation path, in a subprocess
+Data preparation (app/finetune/data.py) uses the prompt the service sends (app/prompts.py), training
+(app/finetune/train.py) is 4-bit QLoRA on CUDA when bitsandbytes is there and plain LoRA otherwise, and
+the before/after scores come from `app.tools.eval --engine` (the service's translation path, in a subprocess
 so the training process's GPU memory is gone). The adapter folder is a standard PEFT folder plus
 `fanyi-adapter.json` (recipe, data, losses, scores); the service serves it once listed under the base
 model's `adapters:` in serve_config.yaml.
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from app import finetune_data as data
-from app.finetune_train import Recipe, save_adapter, train
+from app.finetune import data
+from app.finetune.train import Recipe, save_adapter, train
 
 RECIPE_FILE = "fanyi-adapter.json"
 
@@ -105,7 +104,7 @@ def evaluate(args, name: str, style: str, base_style: str, engine: str) -> list[
     """Base model (its prompt) vs the adapter (its prompt) on the dev files, side by side."""
     with tempfile.TemporaryDirectory() as tmp:
         scores = Path(tmp) / "scores.json"
-        cmd = [sys.executable, "-m", "app.eval", "--engine", engine, "--model-source", str(Path(args.base).resolve()),
+        cmd = [sys.executable, "-m", "app.tools.eval", "--engine", engine, "--model-source", str(Path(args.base).resolve()),
                "--device", _device(), "--prompt-style", base_style,
                "--adapter", f"{name}={args.out.resolve()}:{style}", "--src", args.dev[0], "--ref", args.dev[1],
                "--source", args.source, "--target", args.target, "--json", str(scores)]
@@ -187,8 +186,3 @@ def main(argv: list[str] | None = None) -> int:
           f"  adapters:\n    - name: {report['name']}\n      path: {args.out}\n"
           f"      prompt_style: {report['prompt_style']}")
     return 0
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.exit(main())

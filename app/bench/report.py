@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from app.bench_metrics import LevelSummary
+from app.bench.metrics import LevelSummary
 
 COLUMNS = ("system", "api", "concurrency", "rate", "requests", "errors", "req/s", "output tok/s",
            "TTFT p50 (ms)", "TTFT p90 (ms)", "TTFT p99 (ms)", "TPOT p50 (ms)", "ITL p50 (ms)",

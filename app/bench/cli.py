@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from app.bench_load import PATHS, Api, BodySpec, Level, endpoint, file_prompts, make_client, random_prompts, run_level
-from app.bench_metrics import LevelSummary, request_row, summarize
+from app.bench.load import PATHS, Api, BodySpec, Level, endpoint, file_prompts, make_client, random_prompts, run_level
+from app.bench.metrics import LevelSummary, request_row, summarize
 
 
 class System(BaseModel):
@@ -174,7 +174,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path | None, bool]:
 def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
-    from app import bench_report
+    from app.bench import report as bench_report
 
     try:
         cfg, out, progress = parse_args(argv)
@@ -189,7 +189,3 @@ def main(argv: list[str] | None = None) -> int:
         for path in bench_report.write(summaries, record, out, rows):
             print(f"wrote {path}", file=sys.stderr)
     return 1 if any(s.errors for s in summaries) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app import batch
-from app.batch import BatchConfig, execute, prepare
-from app.batch_io import STATE_DIR
-from app.batch_models import JobError, model_from_serve_config
+from app.batch import job
+from app.batch.job import BatchConfig, execute, prepare
+from app.batch.shards import STATE_DIR
+from app.batch.model import JobError, model_from_serve_config
 from app.config import ModelConfig
 
-_DOC = batch.__doc__
+_DOC = job.__doc__
 
 
 def _json_object(flag: str, text: str) -> dict:

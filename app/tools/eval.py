@@ -1,6 +1,6 @@
 """Translation quality with sacreBLEU: translate a test set through an endpoint, score, compare.
 
-    python -m app.eval --base-url http://127.0.0.1:8000 --src ../shared/data/wmt21/newstest2021.zh-en.src.zh \
+    python -m app.tools.eval --base-url http://127.0.0.1:8000 --src ../shared/data/wmt21/newstest2021.zh-en.src.zh \
         --ref ../shared/data/wmt21/newstest2021.zh-en.ref.A.en \
         --source zh --target en [--model NAME] [--api fanyi|openai-chat] [--limit 200] [--json out.json]
 
@@ -9,7 +9,7 @@ sends the project's chat prompt (app/prompts.py) to any OpenAI-compatible chat e
 servers can be compared on the same prompt. Several `--model` values give one table row each.
 
 `--engine vllm|transformers --model-source DIR` skips the server: the model is loaded in this process
-and translated through the service's own path (app/local_translate.py), once as the base model and
+and translated through the service's own path (app/tools/local_translate.py), once as the base model and
 once per `--adapter NAME=PATH[:PROMPT_STYLE]`, each a row of the same table.
 """
 
@@ -140,7 +140,7 @@ def engine_model(args):
 
 
 def evaluate_engine(args) -> list[Score]:
-    from app.local_translate import translate_sync
+    from app.tools.local_translate import translate_sync
 
     source, target = languages.normalize(args.source), languages.normalize(args.target)
     lines, refs = read_lines(args.src, args.limit), read_lines(args.ref, args.limit)

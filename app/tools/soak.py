@@ -1,6 +1,6 @@
 """Soak a running fanyi service: many concurrent clients for minutes, mixing good and bad requests.
 
-    python -m app.soak --url http://127.0.0.1:8000 --clients 32 --duration 300 --json soak.json
+    python -m app.tools.soak --url http://127.0.0.1:8000 --clients 32 --duration 300 --json soak.json
 
 Each client loops over a weighted mix of streamed and non-streamed chat, /v1/translate, and bad
 requests (invalid JSON, unknown model, a prompt beyond the context, out-of-range parameters). A bad
@@ -27,8 +27,8 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, Field
 
-from app.bench_load import WORDS, endpoint, make_client, send
-from app.bench_metrics import classify_http, percentile
+from app.bench.load import WORDS, endpoint, make_client, send
+from app.bench.metrics import classify_http, percentile
 
 
 class SoakConfig(BaseModel):

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.batch_io import Shard, commit_shard, read_shard, render_output
-from app.batch_translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
+from app.batch.shards import Shard, commit_shard, read_shard, render_output
+from app.batch.translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
 
 
 def read_stage(item: dict[str, Any], text_field: str, id_field: str | None) -> dict[str, Any]:

@@ -5,17 +5,16 @@
     python -m app.batch ... --mode service --model gemma-3-270m      # through the running Serve app
     python -m app.batch ... --model-source models/x --device cuda --dtype bfloat16   # no config file
 
-Pipeline (one Ray Data row per shard, see app/batch_stages.py): plan shards -> read -> translate
-(segment, prompt, generate, post-process: the service's own path, app/batch_translate.py) -> write,
+Pipeline (one Ray Data row per shard, see app/batch/stages.py): plan shards -> read -> translate
+(segment, prompt, generate, post-process: the service's own path, app/batch/translate.py) -> write,
 each shard committed atomically; rerunning the same command skips finished shards. Also a library
-function: `run_batch(BatchConfig(...)) -> Summary`; the command line is app/batch_cli.py.
+function: `run_batch(BatchConfig(...)) -> Summary`; the command line is app/batch/cli.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -23,9 +22,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import languages
-from app.batch_io import STATE_DIR, Shard, is_done, plan_shards, read_marker, remove_stale_temps, write_atomic
-from app.batch_models import JobError, deployed_model
-from app.batch_summary import Summary, score_references
+from app.batch.shards import STATE_DIR, Shard, is_done, plan_shards, read_marker, remove_stale_temps, write_atomic
+from app.batch.model import JobError, deployed_model
+from app.batch.summary import Summary, score_references
 from app.config import ModelConfig
 
 logger = logging.getLogger("fanyi.batch")
@@ -102,7 +101,7 @@ def _pin_plan(cfg: BatchConfig, shards: list[Shard]) -> None:
 
 
 def _settings(cfg: BatchConfig):
-    from app.batch_translate import JobSettings
+    from app.batch.translate import JobSettings
 
     if cfg.mode == "offline":
         name, style = cfg.model.name, cfg.model.prompt_style
@@ -131,7 +130,7 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
     import ray
     from ray.data import ActorPoolStrategy
 
-    from app.batch_stages import OfflineTranslate, ServiceTranslate
+    from app.batch.stages import OfflineTranslate, ServiceTranslate
 
     common = {"batch_size": 1, "batch_format": "pyarrow", "max_concurrency": cfg.shards_in_flight,
               # Actor failures: restart the actor, rerun its tasks; their rows are retried whole.
@@ -171,7 +170,7 @@ def execute(cfg: BatchConfig, shards: list[Shard]) -> Summary:
 
     import ray
 
-    from app.batch_stages import read_stage, write_stage
+    from app.batch.stages import read_stage, write_stage
 
     if removed := remove_stale_temps(cfg.output):
         logger.info("removed %d temp files of an interrupted run", removed)
@@ -200,8 +199,3 @@ def execute(cfg: BatchConfig, shards: list[Shard]) -> Summary:
     summary.save(cfg.output)
     return summary
 
-
-if __name__ == "__main__":
-    from app.batch_cli import main  # the command line lives there; this module is the job
-
-    sys.exit(main())

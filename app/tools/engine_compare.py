@@ -1,6 +1,6 @@
 """transformers vs vLLM, engine against engine: the same Engine interface the replicas use, no HTTP.
 
-    python -m app.engine_compare --model-source models/qwen2.5-7b-shape --device cuda --dtype bfloat16 \\
+    python -m app.tools.engine_compare --model-source models/qwen2.5-7b-shape --device cuda --dtype bfloat16 \\
         --engine-arg load_format=dummy --concurrency 1,16,64 --duration 30 --json compare.json
 
 Each engine runs in its own subprocess (so one's GPU memory is gone before the next loads). At each
@@ -65,7 +65,7 @@ async def _measure(args) -> dict:
     from app.config import ModelConfig
     from app.builder import default_engines
 
-    from app.eval import engine_arg_values
+    from app.tools.eval import engine_arg_values
 
     engine_args = engine_arg_values(args.engine_arg)
     config = ModelConfig(name="compare", source=str(Path(args.model_source).resolve()), engine=args.only,
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for engine in args.engines.split(","):
             result = Path(tmp) / f"{engine}.json"
-            cmd = [sys.executable, "-m", "app.engine_compare", *(argv if argv is not None else sys.argv[1:]),
+            cmd = [sys.executable, "-m", "app.tools.engine_compare", *(argv if argv is not None else sys.argv[1:]),
                    "--only", engine, "--result-file", str(result)]
             subprocess.run(cmd, check=True)
             results.append(json.loads(result.read_text()))

@@ -6,7 +6,7 @@ packages). vLLM's GGUF support is partial and transformers refuses to save a GGU
 
     python -m app.models prepare-default [--out models/gemma-3-270m]
 
-Idempotent and atomic like `app.synthetic_models`: the folder is built in a temporary sibling and
+Idempotent and atomic like `app.models.synthetic`: the folder is built in a temporary sibling and
 renamed into place, with a marker (naming the source package version) written last.
 Heavy libraries are imported inside functions so importing this module stays cheap.
 """
@@ -172,7 +172,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(path)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

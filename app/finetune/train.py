@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from app.finetune_data import IGNORE, Example
+from app.finetune.data import IGNORE, Example
 
 
 @dataclass

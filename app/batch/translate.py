@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app import languages
-from app.batch_io import Row
+from app.batch.shards import Row
 from app.errors_map import to_client_error
 from app.memory import TranslationMemory
 from app.translation import Context, Translator, Usage

@@ -1,6 +1,6 @@
 """Merge `app.bench` runs made one at a time into one table and one set of plots.
 
-    python -m app.bench_merge --out docs/bench/h100 raw-c1/results.json ours-c1/results.json ...
+    python -m app.bench.merge --out docs/bench/h100 raw-c1/results.json ours-c1/results.json ...
 
 Two servers of one model rarely fit one GPU together, so a side-by-side comparison is made system
 after system on the same machine; this puts the runs back together, as if one run had swept them.
@@ -14,8 +14,8 @@ import math
 import sys
 from pathlib import Path
 
-from app.bench_metrics import LevelSummary
-from app.bench_report import write
+from app.bench.metrics import LevelSummary
+from app.bench.report import write
 
 
 def _nan_for_null(value):

@@ -77,7 +77,7 @@ def _publish(out_dir: Path, marker: dict, build: Callable[[Path], None]) -> Path
         return out_dir
     # Never replace a folder this module did not make: a typo in --out must not delete data.
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / _MARKER).exists():
-        raise FileExistsError(f"{out_dir} exists and was not written by app.synthetic_models")
+        raise FileExistsError(f"{out_dir} exists and was not written by app.models.synthetic")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; workers may run as another user
@@ -230,7 +230,7 @@ def write_shape_model(out_dir: Path, shape: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.synthetic_models", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m app.models.synthetic", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     tiny = sub.add_parser("tiny", help="tiny random Qwen2 model for CPU tests")
     tiny.add_argument("--seed", type=int, default=0)

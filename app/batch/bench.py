@@ -1,6 +1,6 @@
 """Batch job vs vLLM's own offline `LLM.generate` on the same model, prompts and GPU, in one run.
 
-    python -m app.batch_bench --input A.txt [--input B.txt] --source zh --target en \\
+    python -m app.batch.bench --input A.txt [--input B.txt] --source zh --target en \\
         --model-source models/qwen2.5-7b-shape --device cuda --dtype bfloat16 --max-model-len 4096 \\
         --engine-args '{"load_format": "dummy", "gpu_memory_utilization": 0.9}' --output-tokens 128 \\
         --json /tmp/out/batch_bench.json
@@ -29,8 +29,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from app import languages
-from app.batch_translate import JobSettings, LocalHandle, ShardTranslator
-from app.batch_io import Row
+from app.batch.translate import JobSettings, LocalHandle, ShardTranslator
+from app.batch.shards import Row
 from app.config import ModelConfig
 
 
@@ -87,8 +87,8 @@ def raw_generate(model_json: str, requests_path: str, output_tokens: int, result
 
 
 def batch_side(rows: list[str], model: ModelConfig, args, work: Path) -> dict:
-    from app.batch import BatchConfig, run_batch
-    from app.batch_io import plan_shards, read_marker
+    from app.batch.job import BatchConfig, run_batch
+    from app.batch.shards import plan_shards, read_marker
 
     src = work / "rows.txt"
     src.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
@@ -106,7 +106,7 @@ def batch_side(rows: list[str], model: ModelConfig, args, work: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m app.batch_bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m app.batch.bench", description=__doc__.splitlines()[0])
     p.add_argument("--input", type=Path, action="append", required=True, help="txt files, one segment a line")
     p.add_argument("--limit", type=int, help="first N rows of all inputs together")
     p.add_argument("--source", required=True)
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = record_requests(rows, model, args.source, args.target)
     (work / "requests.json").write_text(json.dumps(requests, ensure_ascii=False))
     (work / "model.json").write_text(model.model_dump_json())
-    env_cmd = [sys.executable, "-m", "app.batch_bench", "--input", str(args.input[0]), "--source", args.source,
+    env_cmd = [sys.executable, "-m", "app.batch.bench", "--input", str(args.input[0]), "--source", args.source,
                "--target", args.target, "--model-source", args.model_source, "--output-tokens", str(args.output_tokens),
                "--raw-only", str(work / "requests.json"), str(work / "model.json"), str(work / "raw.json")]
     import os

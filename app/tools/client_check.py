@@ -1,7 +1,7 @@
 """Check a running deployment with the official `openai` client: list models, stream a chat
 completion and a completion, and print what came back with time to first token.
 
-    python -m app.client_check --base-url http://127.0.0.1:8000/v1 [--model NAME]
+    python -m app.tools.client_check --base-url http://127.0.0.1:8000/v1 [--model NAME]
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The service's translation path in one process, without Ray: for evaluating an engine directly
-(`app.eval --engine`) and for fine-tuning's before/after scores.
+(`app.tools.eval --engine`) and for fine-tuning's before/after scores.
 
 It runs the very objects the deployments run (LLMReplica over an engine, PostProcessor, Translator),
 so segmentation, prompts, length checks, adapters and cleanup are exactly the service's. Only the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.batch_translate import LocalHandle, NullMetrics
+from app.batch.translate import LocalHandle, NullMetrics
 from app.config import ModelConfig
 from app.memory import TranslationMemory
 from app.translation import Context, Route, Translator, Usage
