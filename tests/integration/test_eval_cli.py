@@ -9,6 +9,8 @@ import pytest
 
 from app.tools import eval as evaluation
 
+pytestmark = pytest.mark.integration
+
 WMT21 = Path(__file__).resolve().parents[3] / "shared" / "data" / "wmt21"
 
 

@@ -7,6 +7,8 @@ import httpx
 import openai
 import pytest
 
+pytestmark = pytest.mark.integration
+
 MESSAGES = [{"role": "user", "content": "Translate to German: good morning"}]
 
 

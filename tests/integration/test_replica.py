@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def _stats(serve_handles) -> dict:

@@ -6,8 +6,11 @@ import threading
 import time
 
 import openai
+import pytest
 
 from tests.conftest import app_config
+
+pytestmark = pytest.mark.integration
 
 
 def _replicas(cluster, deployment: str) -> int:

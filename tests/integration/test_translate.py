@@ -10,6 +10,8 @@ import json
 import httpx
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ZH = "今天天气很好。我们去公园散步吧！"
 
 
