@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.glossary import Terms as GlossaryTerms
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -185,7 +187,6 @@ def model_card(name: str, created: int, root: str, parent: str | None = None) ->
 # -- translation ------------------------------------------------------------------------------------
 
 MAX_SEGMENTS = 256
-MAX_GLOSSARY = 200
 
 
 class TranslateRequest(_Request):
@@ -197,7 +198,7 @@ class TranslateRequest(_Request):
     target_lang: str = Field(description="BCP-47 code of the target language (see GET /v1/languages).")
     source_lang: str | None = Field(None, description="Source language; detected when omitted.")
     model: str | None = Field(None, description="Served model or adapter; the first one when omitted.")
-    glossary: dict[str, str] | None = Field(None, description="Source term -> required translation.")
+    glossary: GlossaryTerms | None = Field(None, description="Source term -> required translation (app/glossary.py).")
     format: Literal["plain", "markdown", "html"] = "plain"
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     stream: bool = Field(False, description="Server-sent events: ordered `delta` events, then `done`.")
@@ -210,9 +211,6 @@ class TranslateRequest(_Request):
             raise ValueError("text is empty")
         if self.segments is not None and not any(s.strip() for s in self.segments):
             raise ValueError("segments are all empty")
-        if self.glossary and (len(self.glossary) > MAX_GLOSSARY or any(
-                not k.strip() or not v.strip() for k, v in self.glossary.items())):
-            raise ValueError(f"glossary takes up to {MAX_GLOSSARY} non-empty term pairs")
         return self
 
 
