@@ -31,6 +31,7 @@ REJECTION_REASONS = {
     "too_many_segments": "too_many_segments",
     "max_tokens_exceeded": "too_many_tokens",
     "context_length_exceeded": "too_many_tokens",
+    "body_timeout": "slow_body", "host_not_allowed": "bad_host", "cross_site_request": "cross_site",  # app/edge.py, gate
 }
 
 
