@@ -70,3 +70,24 @@ def _log(level: int, msg: str, *args, exc_info: BaseException | None = None) -> 
             logger.log(level, "%s %s", safe_text(msg % args), shown)
         except Exception:
             pass
+
+
+class ClientErrorsAtInfo(logging.Filter):
+    """Serve logs every exception a replica raises as "Request failed." at ERROR with its traceback,
+    a context-length 400 too. On Serve's logger, this filter turns the client errors (FanyiError
+    under 500) into one INFO line without traceback; everything else passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, FanyiError) and exc.status_code < 500 and record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "%s (client error %d %s: %s)", (
+                record.getMessage(), exc.status_code, exc.code or exc.error_type, exc.message)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    @classmethod
+    def install(cls, logger_name: str = "ray.serve") -> None:
+        target = logging.getLogger(logger_name)
+        if not any(isinstance(f, cls) for f in target.filters):
+            target.addFilter(cls())

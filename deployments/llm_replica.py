@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator
 
 from app.config import ModelConfig
 from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
+from app.errors_map import ClientErrorsAtInfo
 from app.protocol import unencodable
 from deployments.engine import Engine, SamplingOptions
 
@@ -65,6 +66,7 @@ class GenerateChunk:
 class LLMReplica:
     async def __init__(self, model: dict[str, Any], engine_cls: type[Engine]):
         self.config = ModelConfig.model_validate(model)
+        ClientErrorsAtInfo.install()  # a prompt over the context is the client's error, not ours
         self.engine = engine_cls(self.config)
         self.adapters = {a.name for a in self.config.adapters}
         self.streaming = 0  # requests streaming right now, for the chunk pacing below

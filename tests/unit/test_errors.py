@@ -140,3 +140,22 @@ def test_an_unknown_field_named_with_a_surrogate_or_15_kb_is_refused_briefly(app
         body = '{"messages": [{"role": "user", "content": "hi"}], "%s": 1}' % key
         r = app.post("/chat", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 400 and len(r.content) < 2000, r.text[:200]
+
+
+def test_serves_request_failed_log_is_info_for_client_errors(caplog):
+    from app.errors_map import ClientErrorsAtInfo
+
+    ClientErrorsAtInfo.install("test.serve")
+    ClientErrorsAtInfo.install("test.serve")  # once per logger, however many replicas start
+    log = logging.getLogger("test.serve")
+    assert sum(isinstance(f, ClientErrorsAtInfo) for f in log.filters) == 1
+    with caplog.at_level(logging.DEBUG, logger="test.serve"):
+        for exc in (ContextLengthExceeded("prompt too long", param="prompt"), EngineUnavailable("down")):
+            try:
+                raise exc
+            except FanyiError:
+                log.exception("Request failed.")  # what Serve's replica does with anything raised
+    client, server = caplog.records
+    assert (client.levelno, client.exc_info) == (logging.INFO, None)
+    assert "Request failed." in client.getMessage() and "context_length_exceeded" in client.getMessage()
+    assert server.levelno == logging.ERROR and server.exc_info is not None
