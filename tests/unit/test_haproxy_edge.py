@@ -39,7 +39,8 @@ def haproxy(tmp_path_factory):
     port = free_port()
     config = Path(work) / "haproxy.cfg"
     config.write_text(SERVE_LIKE.format(port=port))
-    env = {**os.environ, "FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S": "1",
+    # As Ray starts it: the variable that names the wrapper is in its environment too.
+    env = {**os.environ, "FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S": "1", "RAY_SERVE_HAPROXY_BINARY_PATH": str(WRAPPER),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.Popen([str(WRAPPER), "-db", "-f", str(config)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -64,6 +65,7 @@ def test_the_wrapper_runs_haproxy_itself_on_a_patched_copy(haproxy):
     assert "timeout http-request 1s" in patched and "option http-buffer-request" in patched
     assert patched.index("del-header x-request-id") < patched.index("http-request return")
     assert "timeout http-request" not in config.read_text()  # Serve's file is left as Serve wrote it
+    assert not Path(str(config) + ".edge.edge").exists()  # it ran HAProxy, not itself again
 
 
 def test_a_trickled_request_head_is_cut_off(haproxy):
