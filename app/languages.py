@@ -63,9 +63,10 @@ _SHOWN_CHARS = 32
 
 def _unknown(code: object) -> UnknownLanguage:
     valid = ", ".join(c for c, _, _ in _TABLE)
-    text = code if isinstance(code, str) else repr(code)
     # repr escapes what could not be printed or encoded (controls, lone surrogates).
-    shown = repr(text[:_SHOWN_CHARS]) + ("…" if len(text) > _SHOWN_CHARS else "")
+    text = code if isinstance(code, str) else repr(code)
+    shown = (repr(text[:_SHOWN_CHARS]) if isinstance(code, str) else text[:_SHOWN_CHARS]) + (
+        "…" if len(text) > _SHOWN_CHARS else "")
     return UnknownLanguage(f"unsupported language {shown}; supported codes: {valid}")
 
 
