@@ -207,7 +207,7 @@ class Gate:
         loop = asyncio.get_running_loop()
         timeout = settings.request_timeout_s
         if deadline is not None:
-            timeout = min(timeout or math.inf, deadline - loop.time())
+            timeout = max(min(timeout or math.inf, deadline - loop.time()), 0.0)
         if timeout is None:
             await self.app(scope, receive, send)
             return
@@ -225,8 +225,7 @@ class Gate:
         task = asyncio.ensure_future(self.app(scope, receive, tracking_send))  # copies the context
         waiter = asyncio.ensure_future(answer.started.wait())
         try:
-            done, _ = await asyncio.wait({task, waiter}, timeout=max(timeout, 0),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if done and task not in done and deadline is not None:
                 done, _ = await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0))
                 if not done:
