@@ -51,9 +51,10 @@ class AuthConfig(_Strict):
 
 
 # What the web page at / really uses: its own script, stylesheet and API, `data:` for its empty favicon
-# and `blob:` for the translated file it offers for download. No inline code, no other origin, no frames.
+# and `blob:` for the translated file it offers for download (reading it back is a fetch of that blob:
+# URL, which only ever names the page's own data). No inline code, no other origin, no frames.
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+            "connect-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 # FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsDelivr and start them with inline scripts.
 DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
