@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from app import segment
+from app import masking
 from app.errors import InvalidRequest
 
 MAX_ENTRIES = 200
@@ -28,7 +28,7 @@ def _term_problem(term: str) -> str | None:
         return "glossary terms and translations must not be empty"
     if len(term) > MAX_TERM_CHARS:
         return f"glossary terms and translations take up to {MAX_TERM_CHARS} characters"
-    if segment._SLOT.search(term):
+    if masking.SLOT.search(term):
         return "glossary terms and translations must not look like placeholders (⟦0⟧, [[0]])"
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in term):
         return "glossary terms and translations must be one line of text, without control characters"

@@ -172,17 +172,16 @@ def test_health_answers_while_a_large_request_is_planned(planner):
     probes = []
     while worker.is_alive():
         t0 = time.monotonic()
-        r = httpx.get(planner + "/health", timeout=30)
-        probes.append((time.monotonic() - t0, r.status_code, worker.is_alive()))
+        r = httpx.get(planner + "/health", timeout=120)
+        probes.append((time.monotonic() - t0, r.status_code))
         time.sleep(0.2)
     took = time.monotonic() - started
     worker.join()
-    during = [p for p in probes if p[2]]
-    assert len(during) >= 3, f"the request ended in {took:.1f} s, before /health could be probed: grow BIG_LINES"
-    assert all(status == 200 for _, status, _ in during), probes
-    worst = max(seconds for seconds, _, _ in during)
-    print(f"\n/health during planning: worst {worst:.3f} s, {len(during)} probes, request {took:.1f} s")
+    worst = max(seconds for seconds, _ in probes)
+    print(f"\n/health during planning: worst {worst:.3f} s, {len(probes)} probes, request {took:.1f} s")
     assert worst < 1.0, f"/health took {worst:.2f} s while a request was planned ({took:.1f} s in all)"
+    assert len(probes) >= 3, f"the request ended in {took:.1f} s, before /health could be probed: grow BIG_LINES"
+    assert all(status == 200 for _, status in probes), probes
     # Cut off by the 3 s budget (504, on time) or by the segment limit (400): a JSON error either way.
     r = answer[0]
     assert r.status_code in (400, 504), r.text
