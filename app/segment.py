@@ -15,9 +15,9 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 from app.masking import SLOT as _SLOT  # noqa: F401  (app.glossary refuses glossary keys shaped like it)
+from app.html_tokenizer import Tokenizer
 from app.masking import Masked, has_words, protect, restore, spans
 
 __all__ = ["FORMATS", "Masked", "Piece", "protect", "restore", "split"]
@@ -193,28 +193,26 @@ _INLINE = frozenset("a abbr acronym b bdi bdo big cite code data del dfn em font
 _RAW = frozenset({"script", "style", "pre"})  # content is never translated
 
 
-class _Events(HTMLParser):
+class _Events(Tokenizer):
     """Records where each parser event starts; the source between two starts is that event's text."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.events: list[tuple[tuple[int, int], str, str]] = []
+    def __init__(self, text: str) -> None:
+        super().__init__(text, convert_charrefs=True)
+        self.events: list[tuple[int, str, str]] = []
 
-    def handle_starttag(self, tag, attrs): self.events.append((self.getpos(), "start", tag))
-    def handle_startendtag(self, tag, attrs): self.events.append((self.getpos(), "startend", tag))
-    def handle_endtag(self, tag): self.events.append((self.getpos(), "end", tag))
-    def handle_data(self, data): self.events.append((self.getpos(), "data", ""))
-    def handle_comment(self, data): self.events.append((self.getpos(), "comment", ""))
-    def handle_decl(self, data): self.events.append((self.getpos(), "decl", ""))
+    def handle_starttag(self, tag, attrs): self.events.append((self.position(), "start", tag))
+    def handle_startendtag(self, tag, attrs): self.events.append((self.position(), "startend", tag))
+    def handle_endtag(self, tag): self.events.append((self.position(), "end", tag))
+    def handle_data(self, data): self.events.append((self.position(), "data", ""))
+    def handle_comment(self, data): self.events.append((self.position(), "comment", ""))
+    def handle_decl(self, data): self.events.append((self.position(), "decl", ""))
     handle_pi = unknown_decl = handle_decl
 
 
 def _split_html(text: str, max_chars: int) -> list[Piece]:
-    parser = _Events()
-    parser.feed(text)
-    parser.close()
-    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    events = [(line_starts[line - 1] + col, kind, tag) for (line, col), kind, tag in parser.events]
+    parser = _Events(text)
+    parser.tokenize()
+    events = parser.events
     if not events or events[0][0] > 0:
         events.insert(0, (0, "data", ""))
     events.append((len(text), "decl", ""))  # a sentinel that ends the last run
@@ -241,9 +239,15 @@ def split(text: str, fmt: str = "plain", max_chars: int = 400) -> list[Piece]:
         raise ValueError("max_chars must be positive")
     raw = _split_html(text, max_chars) if fmt == "html" else _split_lines(text, max_chars, fmt == "markdown")
     merged: list[Piece] = []
-    for piece in raw:  # fuse neighbouring structure into one piece, drop empties
-        if merged and not (piece.translate or merged[-1].translate):
-            merged[-1] = Piece(merged[-1].text + piece.text, False)
-        elif piece.text:
+    structure: list[str] = []  # neighbouring structure, fused into one piece (joined once: linear)
+    for piece in raw:
+        if piece.translate:
+            if structure:
+                merged.append(Piece("".join(structure), False))
+                structure = []
             merged.append(piece)
+        elif piece.text:
+            structure.append(piece.text)
+    if structure:
+        merged.append(Piece("".join(structure), False))
     return merged
