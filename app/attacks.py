@@ -4,6 +4,8 @@ Each attack is one request to /v1/translate (a JSON body) or /v1/translate/file 
 chosen size in bytes, so the same inputs serve the offline plan benchmark (app.bench_plan), the HTTP
 benchmark and `python -m app.soak --adversarial`. They target superlinear work in segmentation,
 masking and file parsing (long runs, unclosed constructs, deep nesting) and unbounded decompression.
+Text attacks default to 1 MiB of text; the router takes JSON bodies up to limits.max_request_bytes
+(1 MiB by default), so an HTTP client builds them a little smaller, e.g. `attack.request(1000_000)`.
 """
 
 from __future__ import annotations
@@ -107,8 +109,13 @@ def _ladder(size: int) -> str:
 
 
 def _spaces_md(size: int) -> str:
-    half = size // 2
-    return "# a" + " " * half + "b\n" + " " * half + "x\n"
+    """A heading, a table candidate and a line that are mostly spaces, then no closing mark."""
+    third = size // 3
+    return "# a" + " " * third + "b\n" + "a | b\n" + " " * third + "| x\n" + " " * third + "x\n"
+
+
+def _table_ticks(size: int) -> str:
+    return "a | b\n--|--\n" + _fill("`a", size) + " | x\n"
 
 
 # --- .docx -------------------------------------------------------------------------------------------
@@ -215,6 +222,10 @@ _ATTACKS = [
     Attack("open-comments", TRANSLATE, '"<!--" repeated, never closed', MIB, _text(lambda n: _fill("<!--", n))),
     Attack("open-braces", TRANSLATE, '"{{" repeated, never closed', MIB, _text(lambda n: _fill("{{", n))),
     Attack("md-spaces", TRANSLATE, "markdown lines of spaces", MIB, _text(_spaces_md, "markdown")),
+    Attack("md-file-spaces", TRANSLATE_FILE, "markdown lines of spaces, as a file", MIB, _upload("a.md", _spaces_md)),
+    Attack("md-file-table-ticks", TRANSLATE_FILE, "a table row of backtick runs", MIB, _upload("a.md", _table_ticks)),
+    Attack("html-lt", TRANSLATE, '"<" repeated: one parser event per character', MIB,
+           _text(lambda n: "<" * n, "html")),
     Attack("html-deep-nesting", TRANSLATE, "<div> nested", MIB, _text(lambda n: _fill("<div>", n), "html")),
     Attack("html-open-tags", TRANSLATE, '"<a " repeated, no ">"', MIB, _text(lambda n: _fill("<a ", n), "html")),
     Attack("html-open-comments", TRANSLATE, '"<!-- >" repeated', MIB,

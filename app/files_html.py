@@ -85,9 +85,9 @@ class _Tokenizer(Tokenizer):
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], void: bool) -> None:
         first: dict[str, str | None] = {}
-        for name, value in attrs:
+        for name, value in self.starttag_attrs(attrs):
             first.setdefault(name, value)  # browsers use the first of duplicate attributes
-        self._add(_Event("start", 0, tag=tag, attrs=first, raw=self.get_starttag_text() or "", void=void))
+        self._add(_Event("start", 0, tag=tag, attrs=first, raw=self.raw_starttag(), void=void))
 
     def handle_starttag(self, tag, attrs):
         self._start(tag, attrs, tag in VOID)

@@ -37,7 +37,10 @@ _DOMAIN = r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 _ALTERNATIVES = [
     ("slot", "[⟦〚]", r"\s*\d+\s*(?:⟧|〛|\]\s*\])"),  # what restore takes for a placeholder (SLOT)
     ("slot", r"\[", r"\s*\[\s*\d+\s*(?:⟧|〛|\]\s*\])"),
-    ("ticks", "`", "`*+"),  # inline code span, on one line: closed by the next run of as many backticks
+    # Inline code span, on one line: closed by the next run of as many backticks. Most are matched
+    # whole by the first form (no backtick inside); the rest by the opener and a lookup.
+    ("ticks_span", "`", r"(?P<run>`*+)(?#mark)[^`\n]++`(?P=run)(?!`)"),
+    ("ticks", "`", "`*+"),
     *[("code", "<", rf"{name}\b") for name in ("code", "kbd", "samp", "var", "tt")],  # element, content included
     ("comment", "<", "!--"),
     ("tag", "<", r"/?[A-Za-z][\w:.-]*+(?:\s[^<>]*+)?/?>"),  # HTML/XML tag
@@ -55,6 +58,9 @@ _ALTERNATIVES = [
                     r"(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGcrsa@%](?![A-Za-z])"),
 ]
 _OPENERS = frozenset(("ticks", "code", "comment", "braces"))
+_FINAL = frozenset(f"{kind}_{i}" for i, (kind, _, _) in enumerate(_ALTERNATIVES) if kind not in _OPENERS | {"url"})
+_TICK_RUN = re.compile("`+")
+_NEWLINE = re.compile("\n")
 _ALL = frozenset(range(len(_ALTERNATIVES)))
 _URL_ALTERNATIVES = frozenset(i for i, (kind, _, _) in enumerate(_ALTERNATIVES) if kind == "url")
 _LOCAL_RUN = re.compile(f"[{_LOCAL_FOLDED}]*")
@@ -67,8 +73,16 @@ _CLOSERS = {"gt": (re.compile(">"), 1), "comment": (re.compile("-->"), 3), "brac
 def _alternation(alive: frozenset[int], after: int = -1) -> re.Pattern:
     """The alternatives in `alive` (those past index `after`) as one pattern; the empty group after the
     first character names the alternative that matched (m.lastgroup)."""
-    return re.compile("|".join(f"{first}(?P<{kind}_{i}>)(?i:{rest})" for i, (kind, first, rest)
+    return re.compile("|".join(f"{first}{_named(rest, f'{kind}_{i}')}" for i, (kind, first, rest)
                                in enumerate(_ALTERNATIVES) if i in alive and i > after))
+
+
+def _named(rest: str, name: str) -> str:
+    """The rest of an alternative with its empty marker group: first, or where "(?#mark)" puts it (after
+    the groups of the rest, since the last group to close names the match)."""
+    if "(?#mark)" in rest:
+        return f"(?i:{rest.replace('(?#mark)', f'(?P<{name}>)')})"
+    return f"(?P<{name}>)(?i:{rest})"
 
 
 class _Closers:
@@ -103,20 +117,12 @@ class _TickRuns:
 
     def __init__(self, text: str):
         self.text = text
-        self.starts: list[int] = []
+        self.spans = [m.span() for m in _TICK_RUN.finditer(text)]
         self.by_length: dict[int, list[int]] = {}  # run length -> starts of runs of exactly that length
-        lengths = []
-        for m in re.finditer("`+", text):
-            self.starts.append(m.start())
-            lengths.append(m.end() - m.start())
-            self.by_length.setdefault(lengths[-1], []).append(m.start())
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
-        # The shortest run after each run on its line: without a shorter one, no span opens inside a run.
-        self.shortest_after = [len(text) + 1] * len(lengths)
-        for i in range(len(lengths) - 2, -1, -1):
-            if self._line_end(self.starts[i]) > self.starts[i + 1]:
-                self.shortest_after[i] = min(lengths[i + 1], self.shortest_after[i + 1])
-        self.lengths = sorted(self.by_length)
+        for start, end in self.spans:
+            self.by_length.setdefault(end - start, []).append(start)
+        self.newlines = [m.start() for m in _NEWLINE.finditer(text)]
+        self._shortest_after: list[int] | None = None
 
     def _line_end(self, pos: int) -> int:
         line = bisect_left(self.newlines, pos)
@@ -131,13 +137,24 @@ class _TickRuns:
     def inner(self, start: int, run_end: int) -> tuple[int, int] | None:
         """The span opened inside the run [start, run_end) by its last n backticks, for the largest n
         that a later run closes (the plain pattern tries each position of the run in turn)."""
-        if self.shortest_after[bisect_left(self.starts, start)] >= run_end - start:
+        if self._shortest()[bisect_left(self.spans, (start,))] >= run_end - start:
             return None
-        for length in reversed(self.lengths[:bisect_left(self.lengths, run_end - start)]):
+        lengths = sorted(self.by_length)
+        for length in reversed(lengths[:bisect_left(lengths, run_end - start)]):
             end = self.close(run_end, length)
             if end is not None:
                 return run_end - length, end
         return None
+
+    def _shortest(self) -> list[int]:
+        """The shortest run after each run on its line: without a shorter one, no span opens inside a run."""
+        if self._shortest_after is None:
+            spans, shortest = self.spans, [len(self.text) + 1] * len(self.spans)
+            for i in range(len(spans) - 2, -1, -1):
+                if self._line_end(spans[i][0]) > spans[i + 1][0]:
+                    shortest[i] = min(spans[i + 1][1] - spans[i + 1][0], shortest[i + 1])
+            self._shortest_after = shortest
+        return self._shortest_after
 
 
 class _Scanner:
@@ -152,6 +169,7 @@ class _Scanner:
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         text, pos, after_match = self.text, 0, False
+        pattern = _alternation(self.alive)
         while True:
             if after_match and 0 < pos < len(text) and text[pos - 1] in _LOCAL_CHARS and text[pos] in _LOCAL_CHARS:
                 email = self._email_inside_run(pos)  # a match ended inside a run: the anchored pattern misses it
@@ -159,13 +177,19 @@ class _Scanner:
                     yield pos, email
                     pos = email
                     continue
-            m = _alternation(self.alive).search(text, pos)
+            m = pattern.search(text, pos)
             if m is None:
                 return
+            if m.lastgroup in _FINAL:  # most matches: nothing to look up
+                pos = m.end()
+                after_match = True
+                yield m.start(), pos
+                continue
             span, pos = self._complete(m)
             after_match = span is not None
             if span is not None:
                 yield span
+            pattern = _alternation(self.alive)
 
     def _complete(self, m: re.Match) -> tuple[tuple[int, int] | None, int]:
         """The span found at m's position (None if none) and where the scan resumes."""
