@@ -32,6 +32,3 @@ class CpuPool:
         # wrap_future cancels the thread's future when the awaiting one is cancelled; once cancelled,
         # the thread's late result or exception is not copied over.
         return await asyncio.wrap_future(self._executor.submit(fn, *args))
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
