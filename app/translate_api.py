@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import PurePath
-from typing import Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
