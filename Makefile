@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make serve   install, prepare the embedded default model, run the service on 127.0.0.1:8000
+#                (Ray's own ports on 127.0.0.1 too)
 #   make test    install and run the tests
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,11 +29,11 @@ $(MODEL_DIR)/fanyi-prepared.json: $(VENV)/.installed
 
 model: $(MODEL_DIR)/fanyi-prepared.json
 
-# Ray Serve's throughput flags reach the proxy only through the environment of `serve run`.
-SERVE_ENV := RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0 RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0
-
+# `serve run serve_config.yaml` on a Ray cluster of its own whose every port (GCS, raylet, agents,
+# workers, metrics) is on 127.0.0.1, with Serve's throughput flags set: see cluster/loopback.py,
+# which tests/integration/test_exposure.py runs the same way. Ctrl-C stops the whole cluster.
 serve: install model
-	PATH=$(CURDIR)/$(BIN):$$PATH $(SERVE_ENV) $(BIN)/serve run serve_config.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m cluster.loopback serve_config.yaml
 
 # Headless Chromium for tests/integration/test_web_page.py: Debian's packages, as Selenium's own
 # browser download needs the network; a CJK font so the screenshot shows the Chinese it types.

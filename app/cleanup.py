@@ -9,6 +9,7 @@ recommended order: clean, then restore) or both restored.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -268,8 +269,17 @@ def check_glossary(source: str, output: str, glossary: dict[str, str]) -> tuple[
     return text, flags
 
 
-def clean(source: str, output: str, target_lang: str, glossary: dict[str, str] | None = None) -> Cleaned:
-    """The model's translation of `source` out of its raw `output`, with flags saying what was wrong."""
+def html_text(text: str) -> str:
+    """A translation of HTML-format text, as HTML. Its markup travels in placeholders (protect masks
+    tags and character references), so any < > & the output holds came from the model or a glossary
+    value (`<img onerror=...>`): text, escaped. It renders as the same characters."""
+    return html.escape(text, quote=False)
+
+
+def clean(source: str, output: str, target_lang: str, glossary: dict[str, str] | None = None,
+          fmt: str = "plain") -> Cleaned:
+    """The model's translation of `source` out of its raw `output`, with flags saying what was wrong.
+    `fmt` is the format of the source's unit: an "html" translation comes back escaped (html_text)."""
     target = languages.normalize(target_lang)
     text, think = strip_think(output)
     chatter = echo = False
@@ -289,4 +299,5 @@ def clean(source: str, output: str, target_lang: str, glossary: dict[str, str] |
         text, glossary_flags = check_glossary(source, text, glossary)
         flags += glossary_flags
     text = normalize_punctuation(text, target).strip()
-    return Cleaned(text, flags + quality_flags(source, text, target))
+    flags += quality_flags(source, text, target)
+    return Cleaned(html_text(text) if fmt == "html" else text, flags)

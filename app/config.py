@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.config_limits import AuthConfig
+from app.config_limits import AuthConfig, SecurityConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
 
@@ -203,6 +203,23 @@ class LimitsConfig(_Strict):
     translation_memory_entries: int = Field(
         100_000, ge=0, description="Translated segments each router replica remembers (0: no memory)."
     )
+    body_read_timeout_s: float = Field(
+        60.0, gt=0, description="Time a client has to send its whole request body (a chunked body that never "
+        "ends, a Content-Length larger than what arrives) before the router answers 408 and closes the "
+        "connection. 60 s lets a 10 MiB upload through at 1.4 Mbit/s.",
+    )
+    max_request_duration_s: float = Field(
+        900.0, gt=0, description="Longest any request lives, body and streamed answer included, whatever its "
+        "`x-request-timeout-seconds` header asks Serve for: past it the router cancels the request (504 before "
+        "the answer started, an error event ending a stream after). Keep http_options.request_timeout_s above it.",
+    )
+
+    @model_validator(mode="after")
+    def _deadlines(self) -> "LimitsConfig":
+        if self.request_timeout_s is not None and self.request_timeout_s > self.max_request_duration_s:
+            raise ValueError(f"request_timeout_s ({self.request_timeout_s:g}) exceeds max_request_duration_s "
+                             f"({self.max_request_duration_s:g})")
+        return self
 
 
 class RouterOptions(DeploymentOptions):
@@ -235,6 +252,7 @@ class AppConfig(_Strict):
     postprocessor: PostProcessorOptions = Field(default_factory=PostProcessorOptions)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> "AppConfig":

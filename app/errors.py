@@ -8,9 +8,26 @@ raises, Ray re-raises the same class in the router.
 
 from __future__ import annotations
 
+# Error messages quote client input (a model name, a language code): bounded, so a 15 KB field is
+# not sent back, and written into every log line, whole.
+MAX_MESSAGE_CHARS = 1024
+MAX_PARAM_CHARS = 256
+
+
+def safe_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` as it may go into a response or a log: at most `limit` characters (an ellipsis marks a
+    cut), lone surrogates written as `\\udxxx` escapes, so that encoding it as UTF-8 cannot fail."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        if len(text) > limit:  # the escapes made it longer
+            text = text[: limit - 1] + "…"
+    return text
+
 
 class FanyiError(Exception):
-    """Base class: a client-visible error with a safe message."""
+    """Base class: a client-visible error with a safe message (bounded, always encodable)."""
 
     status_code = 500
     error_type = "internal_error"
@@ -18,9 +35,11 @@ class FanyiError(Exception):
     retry_after: float | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None):
+        message = safe_text(str(message))
         super().__init__(message)
         self.message = message
-        self.param = param
+        # A param can be a client's key too (an unknown field's name, a glossary term).
+        self.param = safe_text(str(param), MAX_PARAM_CHARS) if param is not None else None
         if code is not None:
             self.code = code
 

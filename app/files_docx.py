@@ -12,70 +12,95 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from docx import Document
 from docx.document import Document as DocumentObject
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml.ns import qn
 from docx.oxml.parser import OxmlElement
-from lxml.etree import _Element
+from lxml.etree import XPath, _Element
 
-from app.files_core import FileDoc, FileTooLarge, Unit, UnitList, UnsupportedFile
+from app.files_core import FileDoc, Unit, UnitList, UnsupportedFile
+from app.files_zip import Caps, pack, unpack
 
-MAX_UNPACKED_BYTES = 256 * 2**20  # a small upload can unzip to gigabytes; refuse before parsing
+# Caps on inflated bytes, counted as they come out (app/files_zip.py). 5,000 paragraphs (the default unit
+# limit) take 1-5 MiB of WordprocessingML even when richly formatted, so 8 MiB of XML per part is ample,
+# and bounds what lxml builds: about 150 MB for 8 MiB of empty paragraphs, the densest tree there is.
+# The total leaves room for the images of a 10 MiB upload (already compressed, they barely inflate).
+MAX_XML_BYTES = 8 << 20
+MAX_UNPACKED_BYTES = 32 << 20
 
 _P, _R, _T, _TAB, _BR, _CR, _NB_HYPHEN = (qn(t) for t in ("w:p", "w:r", "w:t", "w:tab", "w:br", "w:cr",
                                                            "w:noBreakHyphen"))
 _TEXT_OF = {_T: None, _TAB: "\t", _BR: "\n", _CR: "\n", _NB_HYPHEN: "\u2011"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Paragraphs that hold a text element somewhere, found by libxml2: a body of a million empty paragraphs
+# costs no Python work per paragraph.
+_WITH_TEXT = XPath(".//w:p[.//*[self::w:t or self::w:tab or self::w:br or self::w:cr or self::w:noBreakHyphen]]",
+                   namespaces={"w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main"})
+
+
+@dataclass(frozen=True)
+class _Paragraph:
+    elements: list[_Element]  # its text elements, in order
+    lead: str  # whitespace around the text, kept out of the unit
+    text: str
+    trail: str
 
 
 def read_docx(data: bytes, max_units: int) -> DocxDoc:
+    """Parsed once: the document and its paragraphs are kept for rebuild."""
+    document = _open(data)
     units = UnitList(max_units)
-    for _, _, text, _ in _paragraphs(_open(data)):
-        units.add(text, "plain")
-    return DocxDoc(units.units, data)
+    paragraphs = []
+    for paragraph in _paragraphs(document):
+        units.add(paragraph.text, "plain")
+        paragraphs.append(paragraph)
+    return DocxDoc(units.units, document, paragraphs)
 
 
 class DocxDoc(FileDoc):
-    def __init__(self, units: list[Unit], data: bytes):
+    def __init__(self, units: list[Unit], document: DocumentObject, paragraphs: list[_Paragraph]):
         super().__init__(units)
-        self._data = data  # rebuild re-reads the original, so rebuilding twice gives the same result
+        self._document = document
+        self._paragraphs = paragraphs
 
     def _render(self, translations: list[str]) -> bytes:
-        document = _open(self._data)
-        for (elements, lead, _, trail), text in zip(list(_paragraphs(document)), translations):
-            _write(elements, lead + _NOT_XML.sub("", text.replace("\r\n", "\n")) + trail)
-        out = io.BytesIO()
-        document.save(out)
-        return out.getvalue()
+        """Writes the translations into the parsed document, saves it, and puts the source text back, so
+        rebuilding twice gives the same result."""
+        undo: list[Callable[[], None]] = []
+        try:
+            for paragraph, text in zip(self._paragraphs, translations):
+                undo.append(_write(paragraph.elements, paragraph.lead + _NOT_XML.sub("", text.replace("\r\n", "\n"))
+                                   + paragraph.trail))
+            out = io.BytesIO()
+            self._document.save(out)
+            return out.getvalue()
+        finally:
+            for restore in reversed(undo):
+                restore()
 
 
 def _open(data: bytes) -> DocumentObject:
+    members = unpack(data, Caps(total=MAX_UNPACKED_BYTES, xml=MAX_XML_BYTES, name=".docx document"))
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise UnsupportedFile("file is not a valid .docx document (not a zip archive)") from None
-    if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
-        raise FileTooLarge(f"the .docx unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB")
-    try:
-        return Document(io.BytesIO(data))
+        return Document(io.BytesIO(pack(members)))
     except Exception:  # python-docx raises KeyError, ValueError, lxml errors... for broken packages
         raise UnsupportedFile("file is not a valid .docx document") from None
 
 
-def _paragraphs(document: DocumentObject) -> Iterator[tuple[list[_Element], str, str, str]]:
-    """For each paragraph with text: its text elements, leading whitespace, text, trailing whitespace."""
+def _paragraphs(document: DocumentObject) -> Iterator[_Paragraph]:
+    """Each paragraph with text, in document order: its text elements and its text, whitespace apart."""
     for story in _stories(document):
-        for p in story.iter(_P):
+        for p in _WITH_TEXT(story):
             elements = list(_text_elements(p))
             full = "".join(_TEXT_OF[el.tag] or el.text or "" for el in elements)
             text = full.strip()
             if text:
                 lead = full[:len(full) - len(full.lstrip())]
-                yield elements, lead, text, full[len(lead) + len(text):]
+                yield _Paragraph(elements, lead, text, full[len(lead) + len(text):])
 
 
 def _stories(document: DocumentObject) -> Iterator[_Element]:
@@ -99,11 +124,16 @@ def _text_elements(p: _Element) -> Iterator[_Element]:
                 yield el
 
 
-def _write(elements: list[_Element], text: str) -> None:
-    """Replace the paragraph's text elements by `text`, placed where its first text element was."""
+def _write(elements: list[_Element], text: str) -> Callable[[], None]:
+    """Replace the paragraph's text elements by `text`, placed where its first text element was; returns
+    what puts the original elements back."""
     run, at = elements[0].getparent(), elements[0].getparent().index(elements[0])
+    removed = []
     for el in elements:
-        el.getparent().remove(el)
+        parent = el.getparent()
+        removed.append((parent, parent.index(el), el))
+        parent.remove(el)
+    added = []
     for piece in re.split(r"([\t\n])", text):
         if not piece:
             continue
@@ -114,4 +144,12 @@ def _write(elements: list[_Element], text: str) -> None:
             el.text = piece
             el.set(qn("xml:space"), "preserve")  # Word drops leading/trailing spaces otherwise
         run.insert(at, el)
+        added.append(el)
         at += 1
+
+    def restore() -> None:
+        for el in added:
+            run.remove(el)
+        for parent, index, el in reversed(removed):
+            parent.insert(index, el)
+    return restore

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Sequence
 
-from app.files_core import Part, SpliceDoc, UnitList, UnsupportedFile, decode_text
+from app.files_core import FileTooLarge, Part, SpliceDoc, UnitList, UnsupportedFile, decode_text
 from app.files_html_attrs import TagPart, readable_attrs, tag_part
+from app.html_tokenizer import Tokenizer
 
 INLINE = frozenset(
     "a abbr acronym b bdi bdo big br cite code data del dfn em font i img input ins kbd mark nobr q s samp "
@@ -37,14 +37,16 @@ _CLOSES_P = frozenset(
 
 
 def read_html(data: bytes, max_units: int) -> SpliceDoc:
+    """Units are found while the tokenizer runs, so the unit limit stops a huge page early."""
     text, bom = decode_text(data)
+    builder = _Builder(text, UnitList(max_units))
     try:
-        events = _tokenize(text)
-    except UnsupportedFile:
+        _Tokenizer(text, builder).tokenize()
+    except (UnsupportedFile, FileTooLarge):
         raise
-    except Exception as e:  # html.parser is lenient, but guard against its rare internal errors
-        raise UnsupportedFile(f"could not parse the HTML: {e}") from None
-    return _Builder(text, UnitList(max_units)).build(events, bom)
+    except Exception:  # html.parser is lenient; guard against its rare internal errors all the same
+        raise UnsupportedFile("could not parse the HTML") from None
+    return builder.finish(bom)
 
 
 @dataclass
@@ -58,21 +60,34 @@ class _Event:
     end: int = 0
 
 
-class _Tokenizer(HTMLParser):
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=False)  # keep references as separate events: offsets stay exact
-        self.line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-        self.events: list[_Event] = []
+class _Tokenizer(Tokenizer):
+    """Hands each event to the builder once the next one starts (an event runs to the next one's start,
+    so the events tile the source without gaps), and the last one at the end."""
 
-    def _add(self, kind: str, **kw) -> None:
-        line, col = self.getpos()
-        self.events.append(_Event(kind, self.line_starts[line - 1] + col, **kw))
+    def __init__(self, text: str, builder: _Builder):
+        super().__init__(text, convert_charrefs=False)  # references as events of their own: offsets stay exact
+        self.builder = builder
+        self.pending: _Event | None = None
+
+    def tokenize(self) -> None:
+        super().tokenize()
+        self._add(_Event("other", len(self.text)), at=len(self.text))  # ends the last event
+
+    def _add(self, event: _Event, at: int | None = None) -> None:
+        event.start = self.position() if at is None else at
+        previous, self.pending = self.pending, event
+        if previous is None:
+            return
+        if event.start < previous.start or (previous.raw and not self.text.startswith(previous.raw, previous.start)):
+            raise UnsupportedFile("could not parse the HTML: inconsistent tag positions")
+        previous.end = event.start
+        self.builder.event(previous)
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], void: bool) -> None:
         first: dict[str, str | None] = {}
-        for name, value in attrs:
+        for name, value in self.starttag_attrs(attrs):
             first.setdefault(name, value)  # browsers use the first of duplicate attributes
-        self._add("start", tag=tag, attrs=first, raw=self.get_starttag_text() or "", void=void)
+        self._add(_Event("start", 0, tag=tag, attrs=first, raw=self.raw_starttag(), void=void))
 
     def handle_starttag(self, tag, attrs):
         self._start(tag, attrs, tag in VOID)
@@ -81,41 +96,28 @@ class _Tokenizer(HTMLParser):
         self._start(tag, attrs, True)
 
     def handle_endtag(self, tag):
-        self._add("end", tag=tag)
+        self._add(_Event("end", 0, tag=tag))
 
     def handle_data(self, data):
-        self._add("text")
+        self._add(_Event("text", 0))
 
     def handle_entityref(self, name):
-        self._add("text")
+        self._add(_Event("text", 0))
 
     def handle_charref(self, name):
-        self._add("text")
+        self._add(_Event("text", 0))
 
     def handle_comment(self, data):
-        self._add("other")
+        self._add(_Event("other", 0))
 
     def handle_decl(self, decl):
-        self._add("other")
+        self._add(_Event("other", 0))
 
     def handle_pi(self, data):
-        self._add("other")
+        self._add(_Event("other", 0))
 
     def unknown_decl(self, data):
-        self._add("other")
-
-
-def _tokenize(text: str) -> list[_Event]:
-    tokenizer = _Tokenizer(text)
-    tokenizer.feed(text)
-    tokenizer.close()
-    events = tokenizer.events
-    # Each event runs to the next one's start, so the events tile the source without gaps.
-    for event, following in zip(events, events[1:] + [_Event("other", len(text))]):
-        if following.start < event.start or (event.raw and not text.startswith(event.raw, event.start)):
-            raise UnsupportedFile("could not parse the HTML: inconsistent tag positions")
-        event.end = following.start
-    return events
+        self._add(_Event("other", 0))
 
 
 @dataclass(frozen=True)
@@ -182,23 +184,24 @@ class _Builder:
         self.run_text = False
         self.run_tags: list[_Event] = []
 
-    def build(self, events: list[_Event], bom: bool) -> SpliceDoc:
-        for ev in events:
-            if ev.kind == "start":
-                self._start(ev)
-            elif ev.kind == "end":
-                if not self.open.skip and ev.tag in INLINE:
-                    self._extend(ev, False)
-                elif not self.open.skip:
-                    self._flush()
-                self.open.close(ev.tag)
-            elif self.open.skip:
-                continue
-            elif ev.kind == "text":
-                text = html.unescape(self.src[ev.start:ev.end])
-                self._extend(ev, not self.open.code and bool(text.strip()))
-            else:
-                self._flush()  # comments and declarations are never translated, so they end a unit
+    def event(self, ev: _Event) -> None:
+        if ev.kind == "start":
+            self._start(ev)
+        elif ev.kind == "end":
+            if not self.open.skip and ev.tag in INLINE:
+                self._extend(ev, False)
+            elif not self.open.skip:
+                self._flush()
+            self.open.close(ev.tag)
+        elif self.open.skip:
+            return
+        elif ev.kind == "text":
+            text = html.unescape(self.src[ev.start:ev.end])
+            self._extend(ev, not self.open.code and bool(text.strip()))
+        else:
+            self._flush()  # comments and declarations are never translated, so they end a unit
+
+    def finish(self, bom: bool) -> SpliceDoc:
         self._flush()
         self._literal_to(len(self.src))
         return SpliceDoc(self.units.units, self.parts, bom)

@@ -15,7 +15,9 @@ import re
 from app.files_core import (Line, LinesSpan, Part, SpliceDoc, UnitList, decode_text, eol_of, split_line,
                             split_lines)
 
-_QUOTES = r"[ \t]*(?:>[ \t]?)*[ \t]*"
+# Possessive throughout: what follows these is never a space or ">", so giving characters back cannot
+# help, and on a line of a million spaces it would cost a million tries each.
+_QUOTES = r"[ \t]*+(?:>[ \t]?)*+[ \t]*+"
 _FENCE = re.compile(_QUOTES + r"(`{3,}|~{3,}|\$\$(?=[ \t]*$))")
 # Markup that opens a block, after optional quote markers: a list item (with an optional task box),
 # a footnote definition or an ATX heading. Everything up to the text is the prefix.
@@ -24,12 +26,13 @@ _OPENER = re.compile(
     r"|(?P<note>\[\^[^\]]+\]:[ \t]*)|(?P<head>#{1,6}(?:[ \t]+|$)))"
 )
 _CONTINUATION = re.compile(_QUOTES)
-_CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
+_CLOSING_HASHES = re.compile(r"(?<![ \t])[ \t]++#++[ \t]*+$")  # a search: anchored at the start of a space run
 _BREAK = re.compile(r" {0,3}(?:(?:[-*_][ \t]*){3,}|=+[ \t]*)")  # thematic break or setext underline
 _LINK_DEF = re.compile(r" {0,3}\[[^\]^][^\]]*\]:[ \t]*\S.*")
 _TAGS_ONLY = re.compile(r"[ \t]*(?:<[^<>]*>[ \t]*)+")  # e.g. <div align="center">: no text of its own
-_TABLE_DELIMITER = re.compile(r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*")
+_TABLE_DELIMITER = re.compile(r"[ \t]*+\|?+[ \t]*+:?+-++:?+[ \t]*+(?:\|[ \t]*+:?+-++:?+[ \t]*+)*+\|?+[ \t]*+")
 _FRONT_MATTER = {"---": ("---", "..."), "+++": ("+++",)}
+_CELL_TOKENS = re.compile(r"\\[\s\S]?|`+|\|")  # an escape and what it escapes, a backtick run, a pipe
 
 
 def read_md(data: bytes, max_units: int) -> SpliceDoc:
@@ -166,17 +169,11 @@ class _Reader:
 
 def _cell_pipes(row: str) -> list[int]:
     """Positions of the pipes that separate cells: not escaped (\\|) and not inside a code span."""
-    pipes, i, tick = [], 0, 0
-    while i < len(row):
-        if row[i] == "\\":
-            i += 2
-            continue
-        if row[i] == "`":
-            run = len(row[i:]) - len(row[i:].lstrip("`"))
-            tick = 0 if tick == run else (tick or run)
-            i += run
-            continue
-        if row[i] == "|" and not tick:
-            pipes.append(i)
-        i += 1
+    pipes, tick = [], 0
+    for m in _CELL_TOKENS.finditer(row):  # only the characters that matter, found by the regex engine
+        token = m.group()
+        if token[0] == "`":
+            tick = 0 if tick == len(token) else (tick or len(token))
+        elif token == "|" and not tick:
+            pipes.append(m.start())
     return pipes

@@ -1,4 +1,6 @@
-"""The gate every HTTP request passes before a route runs: API key, rate limit, body size, timeout.
+"""The gate every HTTP request passes before a route runs: Host and Origin (app/edge.py), API key,
+rate limit, body size and body deadline, time to the answer and the request's whole lifetime; it adds
+the security headers to every answer and keeps client request ids that are not plain out of fanyi.
 
 A pure ASGI middleware (not Starlette's BaseHTTPMiddleware): it runs the app in the request's own
 context, so the caller set here (`rate_limit.current_principal`) is seen where token usage is
@@ -12,6 +14,7 @@ header) and is counted in `fanyi_rejected_requests_total`; the log line has the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -19,7 +22,9 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from app import protocol
 from app.auth import KeyRing
+from app.edge import EdgePolicy, header, own_request_id, secured_send
 from app.errors import FanyiError, RequestTimeout, RequestTooLarge
 from app.errors_map import current_request_id
 from app.rate_limit import RateLimiter, current_principal
@@ -30,6 +35,16 @@ logger = logging.getLogger("fanyi.gate")
 OPEN_PATHS = frozenset({"/health", "/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 OPEN_PREFIXES = ("/static/",)
 FILE_ROUTE = "/v1/translate/file"
+# Requests that carry no body unless they say so (Content-Length or Transfer-Encoding).
+BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+class BodyTimeout(FanyiError):
+    """The body did not arrive within limits.body_read_timeout_s; the connection is closed after the answer."""
+
+    status_code = 408
+    error_type = "timeout_error"
+    code = "body_timeout"
 
 
 @dataclass
@@ -41,14 +56,18 @@ class GateSettings:
     max_file_bytes: int
     request_timeout_s: float | None
     protect_metrics: bool = True
+    body_read_timeout_s: float | None = None
+    max_request_duration_s: float | None = None
+    edge: EdgePolicy | None = None  # Host, Origin and response headers; None: no checks, no headers
 
     @classmethod
     def from_config(cls, config: Any, keys: KeyRing, limiter: RateLimiter, metrics: Any) -> "GateSettings":
-        """From the app's config (app.config.AppConfig): its limits and auth sections."""
+        """From the app's config (app.config.AppConfig): its limits, auth and security sections."""
         limits = config.limits
         return cls(keys=keys, limiter=limiter, metrics=metrics, max_request_bytes=limits.max_request_bytes,
                    max_file_bytes=limits.max_file_bytes, request_timeout_s=limits.request_timeout_s,
-                   protect_metrics=config.auth.protect_metrics)
+                   protect_metrics=config.auth.protect_metrics, body_read_timeout_s=limits.body_read_timeout_s,
+                   max_request_duration_s=limits.max_request_duration_s, edge=EdgePolicy(config.security))
 
 
 def error_response(err: FanyiError, request_id: str | None = None, metrics: Any = None) -> JSONResponse:
@@ -65,19 +84,21 @@ def error_response(err: FanyiError, request_id: str | None = None, metrics: Any 
     return JSONResponse(body, status_code=err.status_code, headers=headers)
 
 
-def _header(scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
 def _route_path(scope) -> str:
     """The path below the application's route prefix (Serve passes it as root_path)."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root):] or "/"
     return path
+
+
+@dataclass
+class _Answer:
+    """What the app has sent so far, for ending a stream cut at the deadline."""
+
+    started: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    finished: bool = False
+    event_stream: bool = False
 
 
 class Gate:
@@ -90,19 +111,38 @@ class Gate:
         if scope["type"] != "http" or settings is None:
             await self.app(scope, receive, send)
             return
-        rid = _header(scope, b"x-request-id") or current_request_id()
+        arrived = asyncio.get_running_loop().time()
         path = _route_path(scope)
+        rid = own_request_id(scope)
+        send = secured_send(settings.edge, path, send)
         try:
+            self._check_edge(settings, scope, path, rid)
             who = self._admit(settings, scope, path, rid)
-            receive = await self._bounded_body(settings, scope, receive, path)
+            receive = await self._read_body(settings, scope, receive, path, rid)
         except FanyiError as err:
-            await error_response(err, rid, settings.metrics)(scope, receive, send)
+            response = error_response(err, rid, settings.metrics)
+            if isinstance(err, BodyTimeout):
+                response.headers["connection"] = "close"  # the rest of the body is not waited for
+            await response(scope, receive, send)
             return
         token = current_principal.set(who)
         try:
-            await self._with_timeout(settings, scope, receive, send, rid, path)
+            deadline = arrived + settings.max_request_duration_s if settings.max_request_duration_s else None
+            await self._with_timeout(settings, scope, receive, send, rid, path, deadline)
         finally:
             current_principal.reset(token)
+
+    def _check_edge(self, settings: GateSettings, scope, path: str, rid: str) -> None:
+        if settings.edge is None:
+            return
+        host, origin = header(scope, b"host"), header(scope, b"origin")
+        try:
+            settings.edge.check_host(host)
+            settings.edge.check_origin(scope.get("method", "GET"), host, origin, header(scope, b"sec-fetch-site"))
+        except FanyiError as err:
+            logger.info("request %s: %s (%s %s, host %.100r, origin %.100r)", rid, err.code, scope.get("method"),
+                        path, host, origin)
+            raise
 
     def _admit(self, settings: GateSettings, scope, path: str, rid: str):
         keys = settings.keys
@@ -111,7 +151,7 @@ class Gate:
         if open_path:
             return None  # not charged to anyone
         try:
-            who = keys.check(_header(scope, b"authorization"))
+            who = keys.check(header(scope, b"authorization"))
         except FanyiError:
             # Never the key itself: only that one was refused, and where.
             logger.info("request %s: unauthorized %s %s", rid, scope.get("method"), path)
@@ -123,52 +163,74 @@ class Gate:
             raise
         return who
 
-    async def _bounded_body(self, settings: GateSettings, scope, receive, path: str):
-        """Refuse a body over the limit before reading it when Content-Length says so; a body without
-        one (chunked) is read here up to the limit and replayed to the app."""
+    async def _read_body(self, settings: GateSettings, scope, receive, path: str, rid: str):
+        """Read the whole body before any route runs, within the size limit and limits.body_read_timeout_s,
+        and replay it to the app: a client that sends its body slowly, or never finishes it, holds no
+        route and no slot past that time. A Content-Length over the limit is refused before reading."""
         limit = settings.max_file_bytes if path == FILE_ROUTE else settings.max_request_bytes
-        length = _header(scope, b"content-length")
-        if length is not None:
-            if length.strip().isdigit() and int(length) > limit:
+        length = header(scope, b"content-length")
+        if length is not None and length.strip().isdigit():
+            if int(length) > limit:
                 raise RequestTooLarge(f"request body exceeds {limit} bytes")
-            return receive
-        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            if int(length) == 0:
+                return receive
+        elif scope.get("method") in BODYLESS_METHODS and header(scope, b"transfer-encoding") is None:
             return receive
         messages, size = [], 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > limit:
-                raise RequestTooLarge(f"request body exceeds {limit} bytes")
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(settings.body_read_timeout_s):
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request":
+                        break
+                    size += len(message.get("body", b""))
+                    if size > limit:
+                        raise RequestTooLarge(f"request body exceeds {limit} bytes")
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            logger.info("request %s: body incomplete after %gs (%d bytes, content-length %.20r); 408", rid,
+                        settings.body_read_timeout_s, size, length)
+            raise BodyTimeout(f"the request body did not arrive within {settings.body_read_timeout_s:g} s") from None
 
         async def replay():
             return messages.pop(0) if messages else await receive()
 
         return replay
 
-    async def _with_timeout(self, settings: GateSettings, scope, receive, send, rid: str, path: str) -> None:
+    async def _with_timeout(self, settings: GateSettings, scope, receive, send, rid: str, path: str,
+                            deadline: float | None) -> None:
         """Run the app; if it has not started answering within request_timeout_s, cancel it (which
-        aborts the engine requests behind it) and answer 504. A stream that has started is never cut."""
+        aborts the engine requests behind it) and answer 504. Past the request's deadline
+        (limits.max_request_duration_s from its arrival) a stream that has started is ended too."""
+        loop = asyncio.get_running_loop()
         timeout = settings.request_timeout_s
-        if not timeout:
+        if deadline is not None:
+            timeout = max(min(timeout or math.inf, deadline - loop.time()), 0.0)
+        if timeout is None:
             await self.app(scope, receive, send)
             return
-        started = asyncio.Event()
+        answer = _Answer()
 
         async def tracking_send(message) -> None:
             if message["type"] == "http.response.start":
-                started.set()
+                types = [v for k, v in message.get("headers", ()) if bytes(k).lower() == b"content-type"]
+                answer.event_stream = bool(types) and bytes(types[0]).startswith(b"text/event-stream")
+                answer.started.set()
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                answer.finished = True
             await send(message)
 
         task = asyncio.ensure_future(self.app(scope, receive, tracking_send))  # copies the context
-        waiter = asyncio.ensure_future(started.wait())
+        waiter = asyncio.ensure_future(answer.started.wait())
         try:
             done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if done and task not in done and deadline is not None:
+                done, _ = await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0))
+                if not done:
+                    await self._end_stream(settings, task, answer, send, rid, path)
+                    return
         except asyncio.CancelledError:
             task.cancel()
             raise
@@ -177,9 +239,27 @@ class Gate:
         if not done:
             task.cancel()
             await asyncio.wait({task})
-            logger.warning("request %s: no answer within %ss (%s %s); cancelled", rid, timeout,
+            logger.warning("request %s: no answer within %ss (%s %s); cancelled", rid, f"{timeout:g}",
                            scope.get("method"), path)
             err = RequestTimeout(f"the request did not complete within {timeout:g} s")
             await error_response(err, rid, settings.metrics)(scope, receive, send)
             return
         await task
+
+    async def _end_stream(self, settings: GateSettings, task, answer: _Answer, send, rid: str, path: str) -> None:
+        """The deadline passed while the answer was being sent: cancel the app (aborting its engine
+        requests) and end the answer; a stream of events gets the timeout error as its last event."""
+        task.cancel()
+        await asyncio.wait({task})
+        limit = settings.max_request_duration_s
+        logger.warning("request %s: still answering after %gs (%s); cut", rid, limit, path)
+        if settings.metrics is not None:
+            settings.metrics.observe_rejection(RequestTimeout.code)
+        if answer.finished:
+            return
+        if answer.event_stream:
+            body = RequestTimeout(f"the request did not complete within {limit:g} s").to_body()
+            body["error"]["request_id"] = rid
+            body = protocol.sse(body) + protocol.SSE_DONE
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -57,9 +57,17 @@ class UnknownLanguage(InvalidRequest, ValueError):
     code = "unsupported_language"
 
 
+# Codes are short; a longer one is quoted cut to this, so an error never echoes a client's 15 KB field.
+_SHOWN_CHARS = 32
+
+
 def _unknown(code: object) -> UnknownLanguage:
     valid = ", ".join(c for c, _, _ in _TABLE)
-    return UnknownLanguage(f"unsupported language {code!r}; supported codes: {valid}")
+    # repr escapes what could not be printed or encoded (controls, lone surrogates).
+    text = code if isinstance(code, str) else repr(code)
+    shown = (repr(text[:_SHOWN_CHARS]) if isinstance(code, str) else text[:_SHOWN_CHARS]) + (
+        "…" if len(text) > _SHOWN_CHARS else "")
+    return UnknownLanguage(f"unsupported language {shown}; supported codes: {valid}")
 
 
 def normalize(code: str) -> str:

@@ -94,8 +94,11 @@ class LanguageList(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="unavailable: no fresh status from Serve (for 10 s), or none yet.")
     models: dict[str, str] = Field(description="Serve's deployment status per model.")
+    age_s: float | None = Field(description="Seconds since Serve was asked: refreshed every second in the "
+                                            "background, so normally under 2.")
 
 
 class TranslatedSegment(BaseModel):
@@ -153,7 +156,7 @@ def _json(model: type[BaseModel], streamed: bool = False, description: str = "Su
 
 
 HEALTH = {200: _json(Health, description="Every model has a healthy replica."),
-          503: {"model": Health, "description": "Some model has no healthy replica."},
+          503: {"model": Health, "description": "Some model has no healthy replica, or Serve's status is unknown."},
           **{k: v for k, v in _COMMON.items() if k not in (401, 429)}}  # open without a key
 MODELS = {200: _json(ModelList), **_COMMON}
 LANGUAGES = {200: _json(LanguageList), **_COMMON}

@@ -8,14 +8,66 @@ serialised once per token, and pydantic there would cost more than it checks.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.errors import InvalidRequest
+from app.glossary import Terms as GlossaryTerms
+
+# vLLM's own bound on `seed` (vllm/entrypoints/openai/*/protocol.py): a signed 64-bit integer.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# JSON's \udxxx escapes decode to lone surrogates: Python strings, but not text. No tokenizer, log
+# file or metrics exporter can encode them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unencodable(value: Any) -> str | None:
+    """Why `value` (a string, or lists and dicts of them) cannot be encoded as UTF-8, saying where
+    inside it (`[3]`, `['term']`); None when it can."""
+    if isinstance(value, str):
+        found = None if value.isascii() else _SURROGATE.search(value)
+        if found is None:
+            return None
+        return (f"contains a lone surrogate (U+{ord(found.group()):04X} at character {found.start()}), "
+                "which is not valid Unicode text")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unencodable(key)
+            if problem is not None:
+                return f"a key {problem}"
+            problem = unencodable(item)
+            if problem is not None:
+                return f"[{key[:40]!r}] {problem}"
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            problem = unencodable(item)
+            if problem is not None:
+                return f"[{index}] {problem}"
+    return None  # numbers, and nested request models (they check their own fields)
+
+
+def check_encodable(param: str, value: Any) -> None:
+    """A 400 naming `param` when `value` holds a string that cannot be encoded (form fields)."""
+    problem = unencodable(value)
+    if problem is not None:
+        raise InvalidRequest(f"{param}: {problem}", param=param)
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        """Every string of every request: refused here, with the field named, before it can reach a
+        tokenizer, a memory key, a log line or a metric label."""
+        problem = unencodable(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class TextPart(_Request):
@@ -43,7 +95,7 @@ class _Sampling(_Request):
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: str | list[str] | None = Field(None, validate_default=True)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     n: int = Field(1, description="Only 1 is supported.")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -185,7 +237,6 @@ def model_card(name: str, created: int, root: str, parent: str | None = None) ->
 # -- translation ------------------------------------------------------------------------------------
 
 MAX_SEGMENTS = 256
-MAX_GLOSSARY = 200
 
 
 class TranslateRequest(_Request):
@@ -197,7 +248,7 @@ class TranslateRequest(_Request):
     target_lang: str = Field(description="BCP-47 code of the target language (see GET /v1/languages).")
     source_lang: str | None = Field(None, description="Source language; detected when omitted.")
     model: str | None = Field(None, description="Served model or adapter; the first one when omitted.")
-    glossary: dict[str, str] | None = Field(None, description="Source term -> required translation.")
+    glossary: GlossaryTerms | None = Field(None, description="Source term -> required translation (app/glossary.py).")
     format: Literal["plain", "markdown", "html"] = "plain"
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     stream: bool = Field(False, description="Server-sent events: ordered `delta` events, then `done`.")
@@ -210,9 +261,6 @@ class TranslateRequest(_Request):
             raise ValueError("text is empty")
         if self.segments is not None and not any(s.strip() for s in self.segments):
             raise ValueError("segments are all empty")
-        if self.glossary and (len(self.glossary) > MAX_GLOSSARY or any(
-                not k.strip() or not v.strip() for k, v in self.glossary.items())):
-            raise ValueError(f"glossary takes up to {MAX_GLOSSARY} non-empty term pairs")
         return self
 
 

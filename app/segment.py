@@ -2,16 +2,25 @@
 
 Round trip: "".join(p.text for p in split(text, ...)) == text for every input, so the service rebuilds a
 document by replacing the translatable pieces; structure (line breaks, indentation, list and heading
-marks, code, markup) stays in the pieces that are not translated.
+marks, code, markup) stays in the pieces that are not translated. Masking lives in app/masking.py.
+
+Everything here takes time linear in the text: patterns that scan are anchored where a match can start
+and possessive where giving characters back cannot help, and chunking looks candidates up by binary
+search instead of rescanning from each chunk's start.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from html.parser import HTMLParser
+
+from app.masking import SLOT as _SLOT  # noqa: F401  (app.glossary refuses glossary keys shaped like it)
+from app.html_tokenizer import Tokenizer
+from app.masking import Masked, has_words, protect, restore, spans
+
+__all__ = ["FORMATS", "Masked", "Piece", "protect", "restore", "split"]
 
 FORMATS = ("plain", "markdown", "html")
 
@@ -22,79 +31,6 @@ class Piece:
     translate: bool
 
 
-@dataclass(frozen=True)
-class Masked:
-    text: str
-    slots: dict[str, str]  # placeholder token ("⟦0⟧") -> the original text it stands for
-
-
-# What restore takes for a placeholder; protect masks such text in a source, so a literal "[[3]]" stays literal.
-_SLOT = re.compile(r"(?:⟦|〚|\[\s*\[)\s*(\d+)\s*(?:⟧|〛|\]\s*\])")
-# Printable ASCII but space " < > `: a URL ends at the first CJK character, as in "访问https://x.cn获取".
-_URL_CHAR = r"[!#-;=?-_a-~]"
-_URL_TAIL = ".,;:!?'\"*_"
-_PROTECT = re.compile("|".join([
-    _SLOT.pattern,
-    r"(?P<ticks>`+)(?!`)[^\n]+?(?<!`)(?P=ticks)(?!`)",  # inline code span, on one line
-    r"<(?P<tag>code|kbd|samp|var|tt)\b[^>]*>.*?</(?P=tag)\s*>",  # HTML code element, content included
-    r"<!--.*?-->",
-    r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>",  # HTML/XML tag
-    r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});",  # character reference
-    r"(?<=\]\()[^()\s]+(?:\([^()\s]*\)[^()\s]*)*(?=[)\s])",  # markdown link target (relative ones too)
-    rf"(?P<url>(?:(?:https?|ftp)://|www\.){_URL_CHAR}+)",
-    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",  # e-mail
-    r"\{\{.*?\}\}|\$\{[^{}\n]*\}|\{[A-Za-z_0-9][\w.\-]*(?:[!:][^{}\n]*)?\}",  # {name} {0} {{x}} ${x}
-    # printf family: %s %d %1$s %(name)s %.2f %ld %@ %%; never "50% off" or "20%off".
-    r"%(?:\d+\$)?(?:\([A-Za-z_]\w*\))?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?"
-    r"[diouxXeEfFgGcrsa@%](?![A-Za-z])",
-]), re.IGNORECASE | re.DOTALL)
-
-
-def _spans(text: str) -> list[tuple[int, int]]:
-    """Where protected text lies."""
-    out = []
-    for m in _PROTECT.finditer(text):
-        start, end = m.span()
-        if m.group("url"):  # give back sentence punctuation, and a ")" the URL never opened: "(see https://x.io)."
-            url = m[0].rstrip(_URL_TAIL)
-            while url[-1:] in (")", "]") and url.count("([" [url[-1] == "]"]) < url.count(url[-1]):
-                url = url[:-1].rstrip(_URL_TAIL)
-            end = start + len(url)
-        out.append((start, end))
-    return out
-
-
-def protect(segment: str) -> Masked:
-    """Replace what the model must copy verbatim with ⟦n⟧ tokens; identical originals share a token."""
-    slots: dict[str, str] = {}
-    tokens: dict[str, str] = {}  # original -> token
-    parts, last = [], 0
-    for start, end in _spans(segment):
-        token = tokens.setdefault(segment[start:end], f"⟦{len(tokens)}⟧")
-        slots[token] = segment[start:end]
-        parts += [segment[last:start], token]
-        last = end
-    return Masked("".join([*parts, segment[last:]]), slots)
-
-
-def restore(text: str, slots: dict[str, str]) -> tuple[str, list[str]]:
-    """Put the originals back; also return the slot keys the model dropped.
-
-    Takes "⟦ 0 ⟧", "[[0]]", "〚0〛" and full-width digits too. A ⟦n⟧ the model invented is removed:
-    no legitimate text holds one, since protect masks any that were in the source.
-    """
-    by_number = {int(_SLOT.fullmatch(key)[1]): (key, original) for key, original in slots.items()}
-    found = {int(m[1]) for m in _SLOT.finditer(text)}
-    # One pass: restored originals are never scanned again, so nested masking stays correct.
-    restored = _SLOT.sub(lambda m: by_number.get(int(m[1]), ("", "" if m[0].startswith("⟦") else m[0]))[1], text)
-    return restored, [key for number, (key, _) in sorted(by_number.items()) if number not in found]
-
-
-def _translatable(text: str) -> bool:
-    """Worth sending to the model: some letter remains once protected spans are taken out."""
-    return any(unicodedata.category(c).startswith("L") for c in _PROTECT.sub(" ", text))
-
-
 # --- sentences --------------------------------------------------------------------------------------
 
 _ABBREVIATIONS = frozenset(
@@ -102,13 +38,18 @@ _ABBREVIATIONS = frozenset(
     "co. corp. dept. vol. pp. ed. est. rev. gen. gov. ca. bzw. usw. z.b. d.h. jan. feb. mar. apr. jun. jul. aug. "
     "sep. sept. oct. nov. dec. u.s. u.k. a.m. p.m. ph.d.".split())
 _CLOSERS = "\"'”’)\\]»」』）】》"
-_LATIN_END = re.compile(rf"[.!?…।؟۔]+[{_CLOSERS}]*(?=\s+(\S))")
+_PUNCT = "[.!?…।؟۔]"
+# Anchored at the start of a run of punctuation: from inside a run the same lookahead fails again.
+_LATIN_END = re.compile(rf"(?<!{_PUNCT}){_PUNCT}++[{_CLOSERS}]*+(?=\s++(\S))")
 _CJK_END = re.compile(rf"(?:[。！？；]+|(?<=[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af])(?:…+|\.{{3,}}))"
                       rf"[{_CLOSERS}]*")
-_WORD_BEFORE = re.compile(r"\S*\Z")
 _DOTTED = re.compile(r"(?:\w\.)+\w")
 _SPACES = re.compile(r"\s*")
+_SPACE_RUN = re.compile(r"\s+")
 _CLAUSE = re.compile(r"[,;:，、；：](?=\s)|[，、；：]")
+# A hard cut steps back over combining marks to keep them on their letter, but no further than the
+# stream-safe limit of Unicode (UAX #15: 30 non-starters in a row): a run of a million marks is an attack.
+_MAX_MARKS = 30
 
 
 def _inside(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -117,10 +58,16 @@ def _inside(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
     return spans[i] if i >= 0 and spans[i][0] < pos < spans[i][1] else None
 
 
+def _word_before(text: str, end: int) -> str:
+    """The non-space characters just before end, looking back 40 characters at most."""
+    window = text[max(0, end - 40):end]
+    return window.rsplit(None, 1)[-1] if window and not window[-1].isspace() else ""
+
+
 def _sentence_ends(text: str, spans: list[tuple[int, int]]) -> list[int]:
     ends = [m.end() for m in _CJK_END.finditer(text) if m.end() < len(text) and not _inside(m.start() + 1, spans)]
     for m in _LATIN_END.finditer(text):
-        word = _WORD_BEFORE.search(text, max(0, m.start() - 40), m.start())[0].lstrip("([\"'“‘")
+        word = _word_before(text, m.start()).lstrip("([\"'“‘")
         # "Dr. Smith", "J. K. Rowling", dotted ones not on the list ("U.S."), "e.g. the", "3 p.m. today"
         abbreviation = m[0] == "." and ((word + ".").lower() in _ABBREVIATIONS or _DOTTED.fullmatch(word)
                                          or (len(word) == 1 and word.isalpha()))
@@ -131,29 +78,31 @@ def _sentence_ends(text: str, spans: list[tuple[int, int]]) -> list[int]:
 
 def _break(text: str, start: int, limit: int, ends: list[int], spans: list[tuple[int, int]]) -> int:
     """The furthest good place to end a chunk: a sentence end, else a clause break, else a space."""
-    for candidates in (ends,  # the character just past the limit still shows whether a break fits
-                       [m.end() for m in _CLAUSE.finditer(text, start, limit + 1)],
-                       [m.start() for m in _SPACES.finditer(text, start, limit + 1) if m.group()]):
-        for pos in reversed(candidates):
+    candidates = (  # each computed only if the one before has no fit
+        lambda: ends[bisect_right(ends, start):bisect_right(ends, limit)],  # the character past the limit
+        lambda: [m.end() for m in _CLAUSE.finditer(text, start, limit + 1)],  # shows whether a break fits
+        lambda: [m.start() for m in _SPACE_RUN.finditer(text, start, limit + 1)])
+    for found in candidates:
+        for pos in reversed(found()):
             if start < pos <= limit and not _inside(pos, spans):
                 return pos
     pos = limit  # no break at all (CJK without punctuation): cut hard, but not through a URL or a mark
     if span := _inside(pos, spans):
         pos = span[0] if span[0] > start else span[1]
-    while start + 1 < pos < len(text) and unicodedata.category(text[pos]).startswith("M"):
+    stop = max(start + 1, pos - _MAX_MARKS)
+    while stop < pos < len(text) and unicodedata.category(text[pos]).startswith("M"):
         pos -= 1
     return pos
 
 
-def _chunks(text: str, max_chars: int) -> list[Piece]:
+def _chunks(text: str, max_chars: int, protected: list[tuple[int, int]]) -> list[Piece]:
     """Whole sentences packed into chunks of at most max_chars; the spaces between chunks stay out."""
-    spans = _spans(text)
-    ends = _sentence_ends(text, spans)
+    ends = _sentence_ends(text, protected)
     pieces, start = [], 0
     while start < len(text):
-        end = len(text) if len(text) - start <= max_chars else _break(text, start, start + max_chars, ends, spans)
+        end = len(text) if len(text) - start <= max_chars else _break(text, start, start + max_chars, ends, protected)
         after = _SPACES.match(text, end).end()
-        pieces += [Piece(text[start:end], _translatable(text[start:end])), Piece(text[end:after], False)]
+        pieces += [Piece(text[start:end], has_words(text[start:end])), Piece(text[end:after], False)]
         start = after
     return pieces
 
@@ -164,8 +113,9 @@ def _content(text: str, max_chars: int) -> list[Piece]:
     if not core:
         return [Piece(text, False)]
     lead = len(text) - len(text.lstrip())
-    middle = ([Piece(core, False)] if not _translatable(core) else
-              [Piece(core, True)] if len(core) <= max_chars else _chunks(core, max_chars))
+    protected = spans(core) if len(core) > max_chars else None  # chunking needs them all
+    middle = ([Piece(core, False)] if not has_words(core, protected) else
+              [Piece(core, True)] if len(core) <= max_chars else _chunks(core, max_chars, protected))
     return [Piece(text[:lead], False), *middle, Piece(text[lead + len(core):], False)]
 
 
@@ -180,9 +130,9 @@ _PREFIX = re.compile(
     r"|(?:\d{1,9}[.)]|\(\d{1,9}\)|\(?[a-zA-Z]\)|\(?[ivxlcdm]{1,6}\))[ \t]+"  # 1.  2)  (3)  (a)  b)  (iv)
     r"|(?:[一二三四五六七八九十百]+|\d{1,9})、|（[一二三四五六七八九十\d]{1,4}）|\([一二三四五六七八九十]{1,4}\)|[\u2460-\u2473\u2776-\u277f]"
     r")[ \t\u3000]*)*")
-_HEADING_CLOSE = re.compile(r"[ \t]+#+[ \t]*$")
+_HEADING_CLOSE = re.compile(r"(?<![ \t])[ \t]++#++[ \t]*+$")  # a search: anchored at the start of a space run
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
-_DELIMITER_ROW = re.compile(r"[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?)?[ \t]*")  # |---|:-:|, ---|---
+_DELIMITER_ROW = re.compile(r"[ \t]*+\|?+(?:[ \t]*+:?+-++:?+[ \t]*+\|)++(?:[ \t]*+:?+-++:?+)?+[ \t]*+")  # |---|:-:|
 _CELL_SEP = re.compile(r"(?<!\\)\|")
 
 
@@ -243,28 +193,26 @@ _INLINE = frozenset("a abbr acronym b bdi bdo big cite code data del dfn em font
 _RAW = frozenset({"script", "style", "pre"})  # content is never translated
 
 
-class _Events(HTMLParser):
+class _Events(Tokenizer):
     """Records where each parser event starts; the source between two starts is that event's text."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.events: list[tuple[tuple[int, int], str, str]] = []
+    def __init__(self, text: str) -> None:
+        super().__init__(text, convert_charrefs=True)
+        self.events: list[tuple[int, str, str]] = []
 
-    def handle_starttag(self, tag, attrs): self.events.append((self.getpos(), "start", tag))
-    def handle_startendtag(self, tag, attrs): self.events.append((self.getpos(), "startend", tag))
-    def handle_endtag(self, tag): self.events.append((self.getpos(), "end", tag))
-    def handle_data(self, data): self.events.append((self.getpos(), "data", ""))
-    def handle_comment(self, data): self.events.append((self.getpos(), "comment", ""))
-    def handle_decl(self, data): self.events.append((self.getpos(), "decl", ""))
+    def handle_starttag(self, tag, attrs): self.events.append((self.position(), "start", tag))
+    def handle_startendtag(self, tag, attrs): self.events.append((self.position(), "startend", tag))
+    def handle_endtag(self, tag): self.events.append((self.position(), "end", tag))
+    def handle_data(self, data): self.events.append((self.position(), "data", ""))
+    def handle_comment(self, data): self.events.append((self.position(), "comment", ""))
+    def handle_decl(self, data): self.events.append((self.position(), "decl", ""))
     handle_pi = unknown_decl = handle_decl
 
 
 def _split_html(text: str, max_chars: int) -> list[Piece]:
-    parser = _Events()
-    parser.feed(text)
-    parser.close()
-    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    events = [(line_starts[line - 1] + col, kind, tag) for (line, col), kind, tag in parser.events]
+    parser = _Events(text)
+    parser.tokenize()
+    events = parser.events
     if not events or events[0][0] > 0:
         events.insert(0, (0, "data", ""))
     events.append((len(text), "decl", ""))  # a sentinel that ends the last run
@@ -291,9 +239,15 @@ def split(text: str, fmt: str = "plain", max_chars: int = 400) -> list[Piece]:
         raise ValueError("max_chars must be positive")
     raw = _split_html(text, max_chars) if fmt == "html" else _split_lines(text, max_chars, fmt == "markdown")
     merged: list[Piece] = []
-    for piece in raw:  # fuse neighbouring structure into one piece, drop empties
-        if merged and not (piece.translate or merged[-1].translate):
-            merged[-1] = Piece(merged[-1].text + piece.text, False)
-        elif piece.text:
+    structure: list[str] = []  # neighbouring structure, fused into one piece (joined once: linear)
+    for piece in raw:
+        if piece.translate:
+            if structure:
+                merged.append(Piece("".join(structure), False))
+                structure = []
             merged.append(piece)
+        elif piece.text:
+            structure.append(piece.text)
+    if structure:
+        merged.append(Piece("".join(structure), False))
     return merged

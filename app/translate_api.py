@@ -3,18 +3,22 @@ binds them to URLs. JSON or SSE out; errors are raised as FanyiError and shaped 
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from pathlib import PurePath
-from typing import Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app import files, languages, protocol
-from app.errors import InvalidRequest
+from app import files, glossary, languages, protocol
+from app.auth import ANONYMOUS
 from app.errors_map import to_client_error
+from app.rate_limit import current_principal
 from app.translation import Context, Route, Translator, Usage
+
+# The source language is guessed from the start of a document: enough text to tell, and a bounded
+# cost on the event loop however long the document is.
+DETECT_CHARS = 4000
 
 
 class TranslateService:
@@ -24,22 +28,23 @@ class TranslateService:
         self.metrics = metrics
 
     def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
-                 glossary: dict[str, str] | None, temperature: float) -> Context:
+                 terms: dict[str, str] | None, temperature: float) -> Context:
         target = _language(target, "target_lang")
-        source = _language(source, "source_lang") if source else languages.detect(sample)
+        source = _language(source, "source_lang") if source else languages.detect(sample[:DETECT_CHARS])
         route = self.resolve(model, (source, target))
-        return Context(rid, route.name, route.prompt_style, source, target, glossary or None, temperature,
-                       route.handle, route.adapter)
+        who = current_principal.get()  # set by the gate; None outside a request
+        return Context(rid, route.name, route.prompt_style, source, target, terms or None, temperature,
+                       route.handle, route.adapter, who.label if who is not None else ANONYMOUS)
 
     async def translate(self, body: protocol.TranslateRequest) -> Response:
         rid = "tr-" + uuid.uuid4().hex
         started = time.perf_counter()
         units = [(body.text, body.format)] if body.text is not None else [(s, body.format) for s in body.segments]
-        sample = body.text if body.text is not None else "\n".join(body.segments)
+        sample = body.text if body.text is not None else "\n".join(s[:DETECT_CHARS] for s in body.segments)
         ctx = self._context(rid, body.model, body.source_lang, body.target_lang, sample, body.glossary,
                             body.temperature)
-        # Size limits fail here, before any work or a 200 header.
-        pieces = self.translator.plan(units, "text" if body.text is not None else "segments")
+        # Size limits fail here, before any model call or a 200 header.
+        pieces = await self.translator.prepare(units, "text" if body.text is not None else "segments")
         usage = Usage()
         events = self.translator.run(pieces, len(units), ctx, usage)
         if body.stream:
@@ -81,22 +86,23 @@ class TranslateService:
         yield protocol.SSE_DONE
 
     async def translate_file(self, filename: str, data: bytes, target_lang: str, source_lang: str | None,
-                             model: str | None, glossary: str | None, max_units: int) -> Response:
+                             model: str | None, glossary_json: str | None, max_units: int) -> Response:
         rid = "trf-" + uuid.uuid4().hex
         started = time.perf_counter()
-        terms = _parse_glossary(glossary)
-        doc = files.extract(filename, data, max_units=max_units)
+        terms = glossary.parse(glossary_json)
+        # Parsing and rebuilding a file is CPU work of its size: on the translator's threads.
+        doc = await self.translator.pool.run(files.extract, filename, data, max_units)
         units = [(u.text, u.fmt) for u in doc.units]
-        sample = "\n".join(u.text for u in doc.units[:50])
+        sample = "\n".join(u.text[:DETECT_CHARS] for u in doc.units[:50])
         ctx = self._context(rid, model, source_lang, target_lang, sample or filename, terms, 0.0)
         usage = Usage()
         translated = [""] * len(units)
         if units:
-            pieces = self.translator.plan(units, "file")
+            pieces = await self.translator.prepare(units, "file")
             async for event in self.translator.run(pieces, len(units), ctx, usage):
                 if event[0] == "unit":
                     translated[event[1]] = event[2]
-        output = doc.rebuild(translated)
+        output = await self.translator.pool.run(doc.rebuild, translated)
         self.metrics.observe_tokens(ctx.model, usage.prompt_tokens, usage.completion_tokens)
         self.metrics.observe_request(ctx.model, "translate_file", 200, time.perf_counter() - started)
         path = PurePath(filename)
@@ -113,19 +119,6 @@ def _language(code: str, param: str) -> str:
     except languages.UnknownLanguage as exc:
         exc.param = param
         raise
-
-
-def _parse_glossary(raw: str | None) -> dict[str, str] | None:
-    if not raw:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise InvalidRequest("glossary must be a JSON object of term -> translation", param="glossary") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
-                                              for k, v in value.items()):
-        raise InvalidRequest("glossary must be a JSON object of term -> translation", param="glossary")
-    return value
 
 
 def _ascii(name: str) -> str:

@@ -13,7 +13,8 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 # starts: its high-throughput bundle and HAProxy in place of the Python proxy, which saturated one core
 # at ~100 streaming requests/s (docs/benchmarks.md, 2026-11-27). HAProxy asks for 2.5 file descriptors
 # per connection it may hold; 6000 fits a 20000 limit.
-export SERVE_ENV=${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_HAPROXY_MAXCONN=6000}
+# cluster/haproxy_edge.py adds the header timeout and JSON 408 Serve cannot configure (docs/operations.md).
+export SERVE_ENV=${SERVE_ENV:-RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_HAPROXY_MAXCONN=6000 RAY_SERVE_HAPROXY_BINARY_PATH=$PWD/cluster/haproxy_edge.py}
 python3 -c "import vllm, ray, torch, transformers, peft; print('vllm', vllm.__version__, 'ray', ray.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" 2>/dev/null | tee "$OUT/versions.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/versions.txt"
 

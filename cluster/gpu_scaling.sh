@@ -83,6 +83,10 @@ sweep() {  # SYSTEM LEVELS
   done
 }
 
+# Ray's token authentication: every port of this cluster asks for the token in ~/.ray/auth_token
+# (made once); `ray start`, `serve deploy` and `ray.init` here read it, as RAY_AUTH_MODE says.
+export RAY_AUTH_MODE=token
+ray get-auth-token --generate >/dev/null 2>&1 || { echo "no Ray auth token"; exit 1; }
 ray start --head --num-gpus 2 --disable-usage-stats >/tmp/ray-start.log 2>&1 || { cat /tmp/ray-start.log; exit 1; }
 for arg in "$@"; do  # STEP or STEP:C1,C2,... (concurrency levels for this step only)
   step=${arg%%:*}; levels=${CONCURRENCY:-64 256 512}

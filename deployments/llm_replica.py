@@ -15,14 +15,24 @@ import asyncio
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from app.config import ModelConfig
 from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
+from app.errors_map import ClientErrorsAtInfo
+from app.protocol import unencodable
 from deployments.engine import Engine, SamplingOptions
 
 logger = logging.getLogger("fanyi.replica")
+
+# Prompts longer than this (characters) are tokenized in a thread: a 1 MiB prompt takes about a
+# second of tokenizer time, which on the replica's event loop held every other request (and vLLM's
+# output loop) that long. Shorter ones stay inline: a thread hop costs more than encoding them.
+INLINE_PROMPT_CHARS = 8192
+# vLLM's bound on `seed` (vllm/entrypoints/openai/*/protocol.py): a signed 64-bit integer.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -56,14 +66,33 @@ class GenerateChunk:
 class LLMReplica:
     async def __init__(self, model: dict[str, Any], engine_cls: type[Engine]):
         self.config = ModelConfig.model_validate(model)
+        ClientErrorsAtInfo.install()  # a prompt over the context is the client's error, not ours
         self.engine = engine_cls(self.config)
         self.adapters = {a.name for a in self.config.adapters}
         self.streaming = 0  # requests streaming right now, for the chunk pacing below
+        # One thread for long prompts: they queue behind each other instead of taking every core.
+        self.tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanyi-tokenize")
         started = time.monotonic()
         await self.engine.start()
         logger.info("model %s ready in %.1fs", self.config.name, time.monotonic() - started)
 
     # -- requests ---------------------------------------------------------------------------------
+
+    async def _token_ids(self, req: GenerateRequest) -> list[int]:
+        """Token ids of the prompt, tokenized off the event loop when it is long. A string no tokenizer
+        can encode (a lone surrogate the router did not see: a file, a batch row) is the client's error."""
+        size = len(req.prompt or "") + sum(len(m.get("content") or "") for m in req.messages or ())
+        if size <= INLINE_PROMPT_CHARS:
+            return self._checked_ids(req)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.tokenizing, self._checked_ids, req)
+
+    def _checked_ids(self, req: GenerateRequest) -> list[int]:
+        param = "messages" if req.messages is not None else "prompt"
+        problem = unencodable(req.prompt) or unencodable([m.get("content") for m in req.messages or ()])
+        if problem is not None:  # the tokenizer would raise a TypeError: a 500
+            raise InvalidRequest(f"{param}: {problem}", param=param)
+        return self._prompt_ids(req)
 
     def _prompt_ids(self, req: GenerateRequest) -> list[int]:
         tok = self.engine.tokenizer
@@ -87,6 +116,8 @@ class LLMReplica:
                 f"This model's maximum context length is {limit} tokens; the prompt has {prompt_len}.",
                 param="messages" if req.messages is not None else "prompt",
             )
+        if req.seed is not None and not SEED_MIN <= req.seed <= SEED_MAX:
+            raise InvalidRequest(f"seed must lie in [{SEED_MIN}, {SEED_MAX}]", param="seed")
         max_tokens = req.max_tokens if req.max_tokens is not None else limit - prompt_len
         if req.clamp_max_tokens:
             max_tokens = min(max_tokens, limit - prompt_len)
@@ -114,7 +145,7 @@ class LLMReplica:
         So after each chunk this request waits `streaming / stream_chunk_rate` seconds before asking
         the engine again, and the engine merges the tokens made meanwhile into one delta. The first
         chunk is never delayed (TTFT), and a lone stream waits well under a millisecond."""
-        ids = self._prompt_ids(req)
+        ids = await self._token_ids(req)
         sampling = self._sampling(req, len(ids))
         if not paced:
             sampling = dataclasses.replace(sampling, final_only=True)
@@ -169,6 +200,7 @@ class LLMReplica:
         return {"running": float(s.running), "waiting": float(s.waiting), "kv_cache_usage": s.kv_cache_usage}
 
     async def __del__(self):
+        self.tokenizing.shutdown(wait=False, cancel_futures=True)
         await self.engine.shutdown()
 
 

@@ -20,10 +20,11 @@ def restore_placeholders(text: str, slots: dict[str, str]) -> tuple[str, list[st
 
 
 def clean_piece(source: str, output: str, target_lang: str, glossary: dict[str, str] | None,
-                slots: dict[str, str]) -> dict:
-    """Clean one raw output of the masked `source`, then put the placeholders back.
-    `masked` is kept too: the translation memory stores it and restores other slot values later."""
-    cleaned = cleanup.clean(source, output, target_lang, glossary)
+                slots: dict[str, str], fmt: str = "plain") -> dict:
+    """Clean one raw output of the masked `source` (from a unit of format `fmt`), then put the
+    placeholders back. `masked` is kept too: the translation memory stores it and restores other slot
+    values later."""
+    cleaned = cleanup.clean(source, output, target_lang, glossary, fmt)
     masked, flags = cleaned.text, cleaned.flags
     if not masked:  # nothing usable came back: keep the source in place rather than drop content
         masked, flags = source, sorted(set(flags) | {"empty", "untranslated"})
@@ -33,5 +34,5 @@ def clean_piece(source: str, output: str, target_lang: str, glossary: dict[str, 
 
 class PostProcessor:
     async def clean(self, source: str, output: str, target_lang: str, glossary: dict[str, str] | None,
-                    slots: dict[str, str]) -> dict:
-        return clean_piece(source, output, target_lang, glossary, slots)
+                    slots: dict[str, str], fmt: str = "plain") -> dict:
+        return clean_piece(source, output, target_lang, glossary, slots, fmt)

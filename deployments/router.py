@@ -8,7 +8,9 @@ the replica, which owns the tokenizer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import time
 import uuid
 from typing import Any, AsyncIterator, Callable
@@ -25,10 +27,11 @@ from app import languages, protocol
 from app.config import AppConfig
 from app import openapi_docs as docs
 from app.auth import KeyRing
-from app.errors import FanyiError, InvalidRequest, ModelNotFound, RequestTooLarge
-from app.errors_map import to_client_error
+from app.errors import FanyiError, InternalError, InvalidRequest, ModelNotFound, RequestTooLarge
+from app.errors_map import current_request_id, to_client_error
 from app.memory import TranslationMemory
 from app.gate import FILE_ROUTE, Gate, GateSettings, error_response
+from app.health import HealthMonitor, serve_statuses
 from app.metrics import CONTENT_TYPE, RouterMetrics
 from app.rate_limit import RateLimiter
 from app.translate_api import TranslateService
@@ -55,34 +58,63 @@ def _error_response(err: FanyiError, request: Request) -> JSONResponse:
     return error_response(err, metrics=metrics)
 
 
-@api.exception_handler(RequestValidationError)
-async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request body"}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+def _answer(request: Request, make: Callable[[], FanyiError], counted: bool = True) -> JSONResponse:
+    """An exception handler's answer, which cannot fail: whatever goes wrong while shaping or
+    logging the error, the client still gets OpenAI's JSON error body (a 500), not plain text."""
+    try:
+        err = make()
+        return _error_response(err, request) if counted else error_response(err)
+    except Exception:
+        try:
+            logger.error("error handler failed", exc_info=True)
+        except Exception:
+            pass
+        body = InternalError("internal error").to_body()
+        body["error"]["request_id"] = current_request_id()
+        return JSONResponse(body, status_code=500)
+
+
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*\]|dict\[.*\]|function-.*)$")
+
+
+def _validation_error(exc: RequestValidationError) -> InvalidRequest:
+    """The most specific of pydantic's errors (the deepest; a union reports every branch it tried),
+    with the branch names dropped from its location: `messages.0.content.0.text`, not
+    `body.messages.0.content.list[TextPart].0.text`."""
+    errors = exc.errors() or [{"loc": (), "msg": "invalid request body"}]
+    first = max(errors, key=lambda e: len(e.get("loc", ())))  # max keeps the first of equals
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _UNION_TAG.match(str(p))]
     param = ".".join(loc) or None
-    msg = first.get("msg", "invalid request body").removeprefix("Value error, ")
+    msg = str(first.get("msg", "invalid request body")).removeprefix("Value error, ")
     # The wire bound on `segments` is a segment limit like limits.max_segments: same code, same counter.
     code = "too_many_segments" if param == "segments" and first.get("type") == "too_long" else None
-    return _error_response(InvalidRequest(f"{param}: {msg}" if param else msg, param=param, code=code),
-                           request=request)
+    return InvalidRequest(f"{param}: {msg}" if param else msg, param=param, code=code)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return _answer(request, lambda: to_client_error(_validation_error(exc)))  # logs it (INFO, no traceback)
 
 
 @api.exception_handler(FanyiError)
 async def _fanyi_error(request: Request, exc: FanyiError) -> JSONResponse:
-    return _error_response(exc, request=request)
+    return _answer(request, lambda: to_client_error(exc))
 
 
 @api.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return _error_response(to_client_error(exc), request)
+    return _answer(request, lambda: to_client_error(exc))
 
 
 @api.exception_handler(StarletteHTTPException)
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    err = InvalidRequest(str(exc.detail))
-    err.status_code = exc.status_code  # 404, 405: Starlette's own answers, in OpenAI's shape
-    err.error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-    return error_response(err)
+    def shaped() -> FanyiError:
+        err = InvalidRequest(str(exc.detail))
+        err.status_code = exc.status_code  # 404, 405: Starlette's own answers, in OpenAI's shape
+        err.error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return err
+
+    return _answer(request, shaped, counted=False)  # unknown paths are neither model errors nor rejections
 
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
@@ -102,7 +134,7 @@ class Router:
         self.created = int(time.time())
         context = serve.get_replica_context()
         self.app_name = context.app_name
-        self.metrics = RouterMetrics(context.replica_id.unique_id)
+        self.metrics = RouterMetrics(context.replica_id.unique_id, models=self.routes)  # the only model labels
         limits = self.config.limits
         api.state.metrics = self.metrics
         keys, limiter = KeyRing.from_config(self.config.auth), RateLimiter()  # keys read now, never logged
@@ -112,20 +144,21 @@ class Router:
         translator = Translator(TranslationMemory(limits.translation_memory_entries), postprocessor, self.metrics)
         translator.max_pieces = limits.max_segments
         self.translation = TranslateService(translator, self._resolve, self.metrics)
+        deployments = {m.name: m.deployment_name for m in self.config.models}
+        self.health_monitor = HealthMonitor(functools.partial(serve_statuses, self.app_name, deployments))
+        self.health_monitor.start()
+
+    async def __del__(self):
+        await self.health_monitor.stop()
 
     # -- plain routes -------------------------------------------------------------------------------
 
     @api.get("/health", responses=docs.HEALTH)
     async def health(self) -> JSONResponse:
-        """200 while every model has a healthy replica; 503 otherwise (a readiness probe)."""
-        status = await asyncio.to_thread(serve.status)
-        app = status.applications.get(self.app_name)
-        models = {}
-        for m in self.config.models:
-            dep = app.deployments.get(m.deployment_name) if app else None
-            models[m.name] = dep.status.value if dep else "UNKNOWN"
-        ok = all(s in ("HEALTHY", "UPSCALING", "DOWNSCALING") for s in models.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "models": models}, status_code=200 if ok else 503)
+        """200 while every model has a healthy replica; 503 otherwise, or when Serve's status is older
+        than 10 s (a readiness probe). Cached: `age_s` says how old it is, normally under 2 s."""
+        snapshot = await self.health_monitor.snapshot()
+        return JSONResponse(snapshot.body(), status_code=snapshot.http_status)
 
     @api.get("/v1/models", responses=docs.MODELS)
     async def list_models(self) -> dict:
@@ -170,6 +203,9 @@ class Router:
         glossary: str | None = Form(None, description="A JSON object of term -> translation."),
     ) -> Response:
         """Translate an uploaded file; the answer is the same file, translated, structure intact."""
+        for param, value in (("target_lang", target_lang), ("source_lang", source_lang), ("model", model),
+                             ("glossary", glossary), ("file", file.filename)):
+            protocol.check_encodable(param, value)
         limit = self.config.limits.max_file_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
@@ -235,7 +271,7 @@ class Router:
                 use = protocol.usage(result.prompt_tokens, result.completion_tokens)
                 payload = respond(req.request_id, model, result.text, result.finish_reason, use)
                 return JSONResponse(payload)
-            queued = self.metrics.queued.labels(self.metrics.replica, model)
+            queued = self.metrics.queued(model)
             queued.inc()
             try:
                 stream = streamer.generate.remote(req)
@@ -249,7 +285,7 @@ class Router:
             self.metrics.observe_error(model, err.error_type)
             self.metrics.observe_request(model, endpoint, err.status_code, time.perf_counter() - started)
             return error_response(err, metrics=self.metrics)  # counted as a rejection where it is one
-        self.metrics.ttft.labels(self.metrics.replica, model).observe(time.perf_counter() - started)
+        self.metrics.observe_ttft(model, time.perf_counter() - started)
         events = self._events(endpoint, model, req.request_id, first, stream, body.include_usage(), chunker, started)
         return StreamingResponse(events, media_type="text/event-stream")
 
@@ -257,7 +293,7 @@ class Router:
         self, endpoint, model, rid, first: GenerateChunk, stream, include_usage: bool, chunker, started
     ) -> AsyncIterator[bytes]:
         created = int(time.time())
-        running = self.metrics.running.labels(self.metrics.replica, model)
+        running = self.metrics.streaming(model)
         running.inc()
         last, status = first, 200
         try:

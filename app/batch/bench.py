@@ -46,7 +46,7 @@ class _Recorder:
         self.requests.append({"messages": req.messages, "prompt": req.prompt})
         return GenerateChunk("x", 0, 0, "stop")
 
-    async def clean(self, source, output, target_lang, glossary, slots):
+    async def clean(self, source, output, target_lang, glossary, slots, fmt="plain"):
         return {"text": output, "masked": output, "flags": []}
 
 

@@ -4,6 +4,7 @@ from app import cleanup
 from app.cleanup import Cleaned, clean
 from app.languages import UnknownLanguage
 from app.segment import protect, restore
+from deployments.postprocess import clean_piece
 
 
 # --- end to end, with outputs shaped like the models fanyi serves -----------------------------------------
@@ -221,3 +222,24 @@ def test_check_glossary_matches_words_not_substrings_and_protects_other_terms():
 def test_clean_with_glossary_tidies_around_the_repair():
     result = clean("The cluster uses Ray.", "集群使用 Ray.", "zh", {"Ray": "雷"})
     assert result == Cleaned("集群使用雷。", ["glossary_repaired:Ray"])
+
+
+# --- HTML-format units: the output is text, its markup travels in placeholders -----------------------------
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_glossary_value_repaired_into_html_is_escaped():
+    # The model copied the term, the check put the required translation in: live markup before the fix.
+    result = clean("Hello ⟦0⟧world⟦1⟧.", "Hallo ⟦0⟧world⟦1⟧.", "de", {"world": XSS}, fmt="html")
+    assert result.text == "Hallo ⟦0⟧&lt;img src=x onerror=alert(1)&gt;⟦1⟧." and "glossary_repaired:world" in result.flags
+    assert clean("Hello world.", "Hallo world.", "de", {"world": XSS}).text == f"Hallo {XSS}."  # plain stays plain
+
+
+def test_clean_piece_escapes_html_output_and_restores_the_tags():
+    masked = protect('Hello <b>dear</b> <a href="https://x.org">friend</a> & co.')
+    out = clean_piece(masked.text, f"Hallo ⟦0⟧{XSS}⟦1⟧ ⟦2⟧Freund⟦3⟧ & Co.", "de", None, masked.slots, "html")
+    assert out["text"] == 'Hallo <b>&lt;img src=x onerror=alert(1)&gt;</b> <a href="https://x.org">Freund</a> &amp; Co.'
+    assert out["masked"].startswith("Hallo ⟦0⟧&lt;img")  # what the memory keeps, under an html key
+    empty = clean_piece(masked.text, "\n", "de", None, masked.slots, "html")  # nothing usable: the source stays
+    assert empty["text"] == 'Hello <b>dear</b> <a href="https://x.org">friend</a> & co.'

@@ -40,3 +40,15 @@ def test_launcher_config_validates_against_rays_schema():
 
     schema = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
     jsonschema.validate(yaml.safe_load((ROOT / "cluster" / "ray-cluster.yaml").read_text()), schema)
+
+
+def test_cluster_configs_turn_on_ray_token_auth():
+    """Without RAY_AUTH_MODE=token anyone who reaches a Ray port runs code on the cluster (issue 14)."""
+    for path in MANIFESTS:
+        assert yaml.safe_load(path.read_text())["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}, path.name
+    launcher = yaml.safe_load((ROOT / "cluster" / "ray-cluster.yaml").read_text())
+    assert "--env RAY_AUTH_MODE=token" in launcher["docker"]["run_options"]  # every container, every command
+    assert launcher["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"  # the token, on every node
+    assert not any("dashboard-host" in command for command in launcher["head_start_ray_commands"])
+    script = (ROOT / "cluster" / "gpu_scaling.sh").read_text()
+    assert script.index("\nexport RAY_AUTH_MODE=token") < script.index("\nray start --head")

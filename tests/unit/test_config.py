@@ -110,3 +110,28 @@ def test_adapters_are_routes_of_their_base_and_cover_their_languages():
 def test_adapter_names_must_not_clash_with_models():
     with pytest.raises(ConfigError, match="repeated: \\['base'\\]"):
         load_config({"models": [{"name": "base", "source": "m", "adapters": [{"name": "base", "path": "a"}]}]})
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_serve_timeout_sits_above_fanyis_deadlines(path):
+    """Serve's request_timeout_s answers in plain text (408) and a client's x-request-timeout-seconds
+    moves it; fanyi's deadlines must come first, so clients get its JSON 504/408."""
+    serve_config = yaml.safe_load(path.read_text())
+    limits = load_config(serve_config["applications"][0]["args"]).limits
+    serve_timeout = serve_config["http_options"]["request_timeout_s"]
+    assert serve_timeout > limits.max_request_duration_s >= (limits.request_timeout_s or 0)
+    assert serve_timeout > limits.body_read_timeout_s
+
+
+def test_edge_settings_are_read_from_args_with_safe_defaults():
+    config = load_config(_minimal())
+    assert config.limits.body_read_timeout_s == 60 and config.limits.max_request_duration_s == 900
+    assert config.security.allowed_hosts == ["localhost"] and config.security.allow_ip_hosts
+    assert config.security.allowed_origins == []
+    headers = config.security.response_headers()
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    assert "'unsafe-inline'" not in headers["content-security-policy"]
+    custom = load_config({**_minimal(), "security": {"allowed_hosts": ["MT.example.org", "[::1]"],
+                                                     "allowed_origins": ["https://Tools.example.org/"]}})
+    assert custom.security.allowed_hosts == ["mt.example.org", "::1"]
+    assert custom.security.allowed_origins == ["https://tools.example.org"]

@@ -40,6 +40,17 @@ def test_unknown_language_is_a_client_error_that_survives_ray():
     assert err.status_code == 400 and err.to_body()["error"]["code"] == "unsupported_language"
 
 
+def test_unknown_language_error_quotes_a_bounded_safe_code():
+    with pytest.raises(UnknownLanguage) as err:
+        languages.normalize("x" * 15000 + "\udfff")
+    message = err.value.message
+    assert len(message) < 400 and "xxxx" in message and "…" in message  # not 15 KB of input back
+    with pytest.raises(UnknownLanguage) as err:
+        languages.normalize("de\ud800")
+    assert "\\ud800" in err.value.message  # escaped: the message encodes, the code is still recognisable
+    err.value.message.encode("utf-8")
+
+
 def test_names_and_script_families():
     assert languages.name("zh-CN") == "Chinese (Simplified)"
     assert languages.name("zh-tw") == "Chinese (Traditional)"

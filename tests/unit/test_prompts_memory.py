@@ -1,5 +1,7 @@
+import dataclasses
+
 from app import prompts
-from app.memory import Entry, TranslationMemory
+from app.memory import Entry, MemoryScope, TranslationMemory
 from deployments.postprocess import clean_piece, restore_placeholders
 
 
@@ -24,17 +26,51 @@ def test_few_shot_glossary_becomes_examples_and_unknown_pairs_still_work():
     assert p.text.startswith("German: Haus\nSwedish: hus\n") and p.text.endswith("German: Hallo\nSwedish:")
 
 
+def _scope(**change) -> MemoryScope:
+    fields = dict(caller="anonymous", model="m", adapter=None, prompt_style="chat", source="en", target="de",
+                  fmt="plain", glossary=(), temperature=0.0)
+    return MemoryScope(**{**fields, **change})
+
+
 def test_memory_is_bounded_lru():
-    mem = TranslationMemory(2)
-    keys = [mem.key("m", "en", "de", None, s) for s in ("a", "b", "c")]
-    assert len(set(keys)) == 3
-    assert mem.key("m", "en", "de", {"x": "y"}, "a") != keys[0]  # the glossary is part of the key
-    mem.put(keys[0], Entry("A", ()))
-    mem.put(keys[1], Entry("B", ()))
-    assert mem.get(keys[0]).masked == "A"  # refreshes "a"
-    mem.put(keys[2], Entry("C", ()))
-    assert mem.get(keys[1]) is None and mem.get(keys[0]) is not None and len(mem) == 2
-    assert TranslationMemory(0).get(keys[0]) is None
+    mem, scope = TranslationMemory(2), _scope()
+    mem.put(scope, "a", Entry("A", ()))
+    mem.put(scope, "b", Entry("B", ()))
+    assert mem.get(scope, "a").masked == "A"  # refreshes "a"
+    mem.put(scope, "c", Entry("C", ()))
+    assert mem.get(scope, "b") is None and mem.get(scope, "a") is not None and len(mem) == 2
+    assert TranslationMemory(0).put(scope, "a", Entry("A", ())) is False and TranslationMemory(0).get(scope, "a") is None
+
+
+# Each condition that changes a translation, with another value: a different key for each.
+OTHER = dict(caller="key-1234abcd", model="m2", adapter="m-zh", prompt_style="few_shot", source="fr", target="zh",
+             fmt="html", glossary=(("Ray", "雷"),), temperature=0.5)
+
+
+def test_memory_key_covers_everything_that_changes_the_output():
+    assert {f.name for f in dataclasses.fields(MemoryScope)} == set(OTHER)  # a new field needs a case here
+    keys = {_scope().key("Hello.")} | {_scope(**{name: value}).key("Hello.") for name, value in OTHER.items()}
+    assert len(keys) == 1 + len(OTHER)
+    assert _scope().key("Hello.") == _scope().key("Hello.") != _scope().key("Hello!")
+    assert len(_scope(glossary=tuple((str(i), "x" * 100) for i in range(200))).key("a")) == 32  # a digest
+
+
+def test_memory_key_of_unencodable_text_is_a_key_not_an_error():
+    # json.dumps(...).encode() raised UnicodeEncodeError here, outside the piece's error handling.
+    scope = _scope(glossary=(("\udfff", "x"),))
+    assert scope.key("hello \udfff world") != scope.key("hello \udffe world")
+
+
+def test_memory_keeps_only_greedy_sound_translations():
+    mem = TranslationMemory(10)
+    sampled, greedy = _scope(temperature=2.0), _scope()
+    assert mem.put(sampled, "a", Entry("garbage", ())) is False and mem.get(sampled, "a") is None
+    for flags in (("length_ratio",), ("empty", "untranslated"), ("glossary_missing:Ray",), ("placeholder_missing",),
+                  ("postprocess_unavailable",)):
+        assert mem.put(greedy, "a", Entry("doubtful", flags)) is False
+    assert mem.get(greedy, "a") is None and len(mem) == 0
+    repaired = ("chatter_removed", "echo_removed", "glossary_repaired:Ray", "quotes_removed", "truncated_continuation")
+    assert mem.put(greedy, "a", Entry("fine", repaired)) is True and mem.get(greedy, "a").masked == "fine"
 
 
 def test_dropped_placeholders_are_appended_not_lost():

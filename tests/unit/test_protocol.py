@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from app import protocol
-from app.errors import ContextLengthExceeded, ModelNotFound, Overloaded
+from app.errors import ContextLengthExceeded, InvalidRequest, ModelNotFound, Overloaded
 from app.errors_map import to_client_error
 
 
@@ -66,3 +66,65 @@ def test_client_errors_hide_internals():
     assert isinstance(to_client_error(BackPressureError("queue"), "r1"), Overloaded)
     err = to_client_error(RuntimeError("/secret/path.py line 3"), "r2")
     assert err.status_code == 500 and "secret" not in err.message and "r2" in err.message
+
+
+SURROGATE = "\udfff"  # what the JSON escape "\udfff" decodes to: a str, but no encoder takes it
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("model, body, field", [
+    (protocol.ChatCompletionRequest, {**CHAT, "model": "x" + SURROGATE}, ("model",)),
+    (protocol.ChatCompletionRequest, {"messages": [{"role": "user", "content": SURROGATE}]},
+     ("messages", 0, "content")),
+    (protocol.ChatCompletionRequest, {"messages": [{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}]},
+     ("messages", 0, "content", "list[TextPart]", 0, "text")),
+    (protocol.ChatCompletionRequest, {"messages": [{"role": "user", "content": "a", "name": SURROGATE}]},
+     ("messages", 0, "name")),
+    (protocol.ChatCompletionRequest, {**CHAT, "stop": ["ok", SURROGATE]}, ("stop",)),
+    (protocol.ChatCompletionRequest, {**CHAT, "user": SURROGATE}, ("user",)),
+    (protocol.CompletionRequest, {"prompt": "a" + SURROGATE}, ("prompt",)),
+    (protocol.CompletionRequest, {"prompt": [SURROGATE]}, ("prompt",)),
+    (protocol.TranslateRequest, {"text": SURROGATE, "target_lang": "de"}, ("text",)),
+    (protocol.TranslateRequest, {"segments": ["a", SURROGATE], "target_lang": "de"}, ("segments",)),
+    (protocol.TranslateRequest, {"text": "a", "target_lang": "de" + SURROGATE}, ("target_lang",)),
+    (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "source_lang": SURROGATE}, ("source_lang",)),
+    (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "model": SURROGATE}, ("model",)),
+    (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "glossary": {"a": SURROGATE}}, ("glossary",)),
+])
+def test_strings_that_cannot_be_encoded_are_refused_naming_the_field(model, body, field):
+    with pytest.raises(ValidationError) as exc:
+        model(**body)
+    errors = exc.value.errors()
+    assert any(e["loc"] == field for e in errors), errors
+    for e in errors:  # and the error itself can be sent and logged
+        str(e["msg"]).encode("utf-8")
+
+
+def test_valid_unicode_passes_the_encoding_check():
+    text = "今天天气很好 😀 café"  # astral characters are one code point in Python, not a surrogate pair
+    assert protocol.ChatCompletionRequest(messages=[{"role": "user", "content": text}], stop=[text]).stop == [text]
+    assert protocol.TranslateRequest(segments=[text], target_lang="de", glossary={"天气": "Wetter"}).segments == [text]
+    assert protocol.CompletionRequest(prompt=[1, 2, 3]).prompt == [1, 2, 3]
+
+
+def test_unencodable_says_where_and_check_encodable_gives_a_400():
+    assert protocol.unencodable(["a", {"k": ["b", "c" + SURROGATE]}]).startswith("[1] ['k'] [1] contains")
+    assert protocol.unencodable({SURROGATE: "v"}).startswith("a key contains")
+    assert protocol.unencodable(["ok", 3, None]) is None
+    with pytest.raises(InvalidRequest) as exc:
+        protocol.check_encodable("target_lang", "de" + SURROGATE)
+    assert exc.value.status_code == 400 and exc.value.param == "target_lang"
+    assert "U+DFFF" in exc.value.message
+    protocol.check_encodable("model", None)
+
+
+@pytest.mark.parametrize("seed, ok", [(2**63 - 1, True), (-(2**63), True), (0, True), (2**63, False),
+                                      (2**64, False), (-(2**63) - 1, False)])
+def test_seed_is_a_signed_64_bit_integer_as_in_vllm(seed, ok):
+    if ok:
+        assert protocol.CompletionRequest(prompt="a", seed=seed).seed == seed
+        return
+    for model, body in ((protocol.CompletionRequest, {"prompt": "a"}), (protocol.ChatCompletionRequest, CHAT)):
+        with pytest.raises(ValidationError) as exc:
+            model(**body, seed=seed)
+        assert exc.value.errors()[0]["loc"] == ("seed",)
