@@ -1,12 +1,13 @@
-"""Masking what the model must copy verbatim (URLs, code, markup, placeholders) with ⟦n⟧ tokens, and back.
+"""Where the text the model must copy verbatim lies (URLs, code, markup, placeholders): segment.protect
+masks these spans with ⟦n⟧ tokens.
 
-Finding the protected spans takes time linear in the text, whatever it holds. One alternation finds the
+Finding them takes time linear in the text, whatever it holds. One alternation finds the
 leftmost span as `re.finditer` over the plain pattern would, except that constructs with a lazy body
 (`code spans`, <code>…</code>, <!-- … -->, {{…}}) match only their opener there: the closer is looked
 up in a table built once per text, so a thousand openers that never close cost a thousand lookups, not
 a thousand scans to the end. The e-mail local part is anchored at the start of its run (and at the
 one place inside a run a previous match can leave the scan), and quantifiers that could only give
-characters back in vain are possessive. tests/unit/test_attacks.py checks the spans against the plain
+characters back in vain are possessive. tests/unit/test_segment.py checks the spans against the plain
 pattern on random text.
 """
 
@@ -16,11 +17,11 @@ import itertools
 import re
 import string
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
-# What restore takes for a placeholder; protect masks such text in a source, so a literal "[[3]]" stays literal.
+# A placeholder as restore reads it back, model mangling included; protect masks such text in a source, so a
+# literal "[[3]]" stays literal (and app.glossary refuses glossary terms of this shape).
 SLOT = re.compile(r"(?:⟦|〚|\[\s*\[)\s*(\d+)\s*(?:⟧|〛|\]\s*\])")
 # Printable ASCII but space " < > `: a URL ends at the first CJK character, as in "访问https://x.cn获取".
 _URL_CHAR = r"[!#-;=?-_a-~]"
@@ -35,7 +36,7 @@ _DOMAIN = r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # with a plain character or set, so the engine leaves an alternative after one comparison; the rest
 # ignores case. ticks, code, comment and braces are openers only: their closers are looked up.
 _ALTERNATIVES = [
-    ("slot", "[⟦〚]", r"\s*\d+\s*(?:⟧|〛|\]\s*\])"),  # what restore takes for a placeholder (SLOT)
+    ("slot", "[⟦〚]", r"\s*\d+\s*(?:⟧|〛|\]\s*\])"),  # SLOT
     ("slot", r"\[", r"\s*\[\s*\d+\s*(?:⟧|〛|\]\s*\])"),
     # Inline code span, on one line: closed by the next run of as many backticks. Most are matched
     # whole by the first form (no backtick inside); the rest by the opener and a lookup.
@@ -265,38 +266,6 @@ def _url_end(url: str, start: int) -> int:
     kept = max(_last_kept(url, closer, max(1, url.count(closer, 0, end) - url.count(opener, 0, end) + 1), trail, end)
                for closer, opener in ((")", "("), ("]", "[")))
     return start + max(kept + 1, trail)
-
-
-@dataclass(frozen=True)
-class Masked:
-    text: str
-    slots: dict[str, str]  # placeholder token ("⟦0⟧") -> the original text it stands for
-
-
-def protect(segment: str) -> Masked:
-    """Replace what the model must copy verbatim with ⟦n⟧ tokens; identical originals share a token."""
-    slots: dict[str, str] = {}
-    tokens: dict[str, str] = {}  # original -> token
-    parts, last = [], 0
-    for start, end in spans(segment):
-        token = tokens.setdefault(segment[start:end], f"⟦{len(tokens)}⟧")
-        slots[token] = segment[start:end]
-        parts += [segment[last:start], token]
-        last = end
-    return Masked("".join([*parts, segment[last:]]), slots)
-
-
-def restore(text: str, slots: dict[str, str]) -> tuple[str, list[str]]:
-    """Put the originals back; also return the slot keys the model dropped.
-
-    Takes "⟦ 0 ⟧", "[[0]]", "〚0〛" and full-width digits too. A ⟦n⟧ the model invented is removed:
-    no legitimate text holds one, since protect masks any that were in the source.
-    """
-    by_number = {int(SLOT.fullmatch(key)[1]): (key, original) for key, original in slots.items()}
-    found = {int(m[1]) for m in SLOT.finditer(text)}
-    # One pass: restored originals are never scanned again, so nested masking stays correct.
-    restored = SLOT.sub(lambda m: by_number.get(int(m[1]), ("", "" if m[0].startswith("⟦") else m[0]))[1], text)
-    return restored, [key for number, (key, _) in sorted(by_number.items()) if number not in found]
 
 
 def has_words(text: str, protected: list[tuple[int, int]] | None = None) -> bool:

@@ -2,7 +2,7 @@
 
 Round trip: "".join(p.text for p in split(text, ...)) == text for every input, so the service rebuilds a
 document by replacing the translatable pieces; structure (line breaks, indentation, list and heading
-marks, code, markup) stays in the pieces that are not translated. Masking lives in app/masking.py.
+marks, code, markup) stays in the pieces that are not translated. app/masking.py finds what to mask.
 
 Everything here takes time linear in the text: patterns that scan are anchored where a match can start
 and possessive where giving characters back cannot help, and chunking looks candidates up by binary
@@ -16,11 +16,9 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from app.masking import SLOT as _SLOT  # noqa: F401  (app.glossary refuses glossary keys shaped like it)
 from app.html_tokenizer import Tokenizer
-from app.masking import Masked, has_words, protect, restore, spans
-
-__all__ = ["FORMATS", "Masked", "Piece", "protect", "restore", "split"]
+from app.masking import SLOT as _SLOT
+from app.masking import has_words, spans
 
 FORMATS = ("plain", "markdown", "html")
 
@@ -29,6 +27,40 @@ FORMATS = ("plain", "markdown", "html")
 class Piece:
     text: str
     translate: bool
+
+
+
+
+@dataclass(frozen=True)
+class Masked:
+    text: str
+    slots: dict[str, str]  # placeholder token ("⟦0⟧") -> the original text it stands for
+
+
+def protect(segment: str) -> Masked:
+    """Replace what the model must copy verbatim with ⟦n⟧ tokens; identical originals share a token."""
+    slots: dict[str, str] = {}
+    tokens: dict[str, str] = {}  # original -> token
+    parts, last = [], 0
+    for start, end in spans(segment):
+        token = tokens.setdefault(segment[start:end], f"⟦{len(tokens)}⟧")
+        slots[token] = segment[start:end]
+        parts += [segment[last:start], token]
+        last = end
+    return Masked("".join([*parts, segment[last:]]), slots)
+
+
+def restore(text: str, slots: dict[str, str]) -> tuple[str, list[str]]:
+    """Put the originals back; also return the slot keys the model dropped.
+
+    Takes "⟦ 0 ⟧", "[[0]]", "〚0〛" and full-width digits too. A ⟦n⟧ the model invented is removed:
+    no legitimate text holds one, since protect masks any that were in the source.
+    """
+    by_number = {int(_SLOT.fullmatch(key)[1]): (key, original) for key, original in slots.items()}
+    found = {int(m[1]) for m in _SLOT.finditer(text)}
+    # One pass: restored originals are never scanned again, so nested masking stays correct.
+    restored = _SLOT.sub(lambda m: by_number.get(int(m[1]), ("", "" if m[0].startswith("⟦") else m[0]))[1], text)
+    return restored, [key for number, (key, _) in sorted(by_number.items()) if number not in found]
 
 
 # --- sentences --------------------------------------------------------------------------------------

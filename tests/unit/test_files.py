@@ -345,6 +345,22 @@ def test_html_without_text_has_no_units():
     assert doc.units == [] and doc.rebuild([]) == page
 
 
+def test_html_construct_that_never_ends_runs_to_the_end_untranslated():
+    # As in HTML5 (and Python's own fix of the quadratic recovery, gh-135462): the rest of the page is
+    # the unclosed comment, kept as it is. With no ">" left, the rest is text, as before.
+    page = b"<p>Hello</p><!-- unclosed > text"
+    doc = extract("a.html", page)
+    assert doc.units == [Unit("Hello", "html")] and doc.rebuild(["Bonjour"]) == page.replace(b"Hello", b"Bonjour")
+    assert [u.text for u in extract("a.html", b"<p>Hi <b>x</b> a<b c").units] == ["Hi <b>x</b> a<b c"]
+
+
+def test_html_lone_angle_brackets_and_ampersands_stay_text_and_attributes():
+    page = '<p title="1 < 2 & 3">a < b & c <<< && d</p><img alt="x < y">'.encode()
+    doc = extract("a.html", page)
+    assert [u.text for u in doc.units] == ["1 < 2 & 3", "a < b & c <<< && d", "x < y"]
+    assert doc.rebuild(["T", "A", "X"]) == b'<p title="T">A</p><img alt="X">'
+
+
 def test_html_invalid_utf8_is_rejected():
     with pytest.raises(UnsupportedFile, match="file is not valid UTF-8"):
         extract("a.html", "<p>café</p>".encode("cp1252"))

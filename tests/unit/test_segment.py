@@ -1,7 +1,9 @@
 import random
+import re
 
 import pytest
 
+from app.masking import spans
 from app.segment import Piece, protect, restore, split
 
 
@@ -235,3 +237,58 @@ def test_protect_then_restore_gives_the_input_back():
         assert restore(masked.text, masked.slots) == (text, []), text
         if i % 2 == 0 and "`" not in text:  # separated by spaces, each of these is masked whole
             assert "https:" not in masked.text and "@x.io" not in masked.text and "{name}" not in masked.text
+
+
+# The masking pattern as it was before it was made linear (issue 14): the spans must not change.
+_REFERENCE = re.compile("|".join([
+    r"(?:⟦|〚|\[\s*\[)\s*(\d+)\s*(?:⟧|〛|\]\s*\])",
+    r"(?P<ticks>`+)(?!`)[^\n]+?(?<!`)(?P=ticks)(?!`)",
+    r"<(?P<tag>code|kbd|samp|var|tt)\b[^>]*>.*?</(?P=tag)\s*>",
+    r"<!--.*?-->",
+    r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>",
+    r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});",
+    r"(?<=\]\()[^()\s]+(?:\([^()\s]*\)[^()\s]*)*(?=[)\s])",
+    r"(?P<url>(?:(?:https?|ftp)://|www\.)[!#-;=?-_a-~]+)",
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    r"\{\{.*?\}\}|\$\{[^{}\n]*\}|\{[A-Za-z_0-9][\w.\-]*(?:[!:][^{}\n]*)?\}",
+    r"%(?:\d+\$)?(?:\([A-Za-z_]\w*\))?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?"
+    r"[diouxXeEfFgGcrsa@%](?![A-Za-z])",
+]), re.IGNORECASE | re.DOTALL)
+
+
+def reference_spans(text):
+    out = []
+    for m in _REFERENCE.finditer(text):
+        start, end = m.span()
+        if m.group("url"):
+            url = m[0].rstrip(".,;:!?'\"*_")
+            while url[-1:] in (")", "]") and url.count("([" [url[-1] == "]"]) < url.count(url[-1]):
+                url = url[:-1].rstrip(".,;:!?'\"*_")
+            end = start + len(url)
+        out.append((start, end))
+    return out
+
+
+def test_masked_spans_are_those_of_the_plain_pattern():
+    atoms = list("ab Z09 你.,:;()[]{}<>%`&#@/\n-_+$!*'\"=?") + [
+        "https://a.io/x?y=1", "http://", "www.", "me@x.io", "a@b.com_x@c.org", "{name}", "%s", "%d", "%05.2f",
+        "%(n)d", "`code`", "``", "```", "<b>", "</b>", "&amp;", "&#x41;", "[[2]]", "⟦0⟧", "〚1〛", "<code>x</code>",
+        "<CODE>", "</code >", "<kbd>", "](docs/a.md)", "](", "${HOME}", "{{user}}", "{{", "}}", "<!-- c -->",
+        "<!--", "-->", "ſ", "K", "@x.io", ".com", "%", "0", "(", ")", "]"]
+    rng = random.Random(14)
+    for i in range(6000):
+        text = ("" if i % 2 else " ").join(rng.choice(atoms) for _ in range(rng.randint(0, 30)))
+        assert spans(text) == reference_spans(text), text
+
+
+@pytest.mark.parametrize("text", ["1" * 3000, "a@" * 1500, "`" * 3000, "<!--" * 800, "{{" * 1500,
+                                  "see http://x.io/" + ")" * 3000, "%" + "0" * 3000, "`a" * 1500])
+def test_masked_spans_of_long_runs_are_those_of_the_plain_pattern(text):
+    assert spans(text) == reference_spans(text)
+
+
+def test_hard_cuts_step_back_over_at_most_30_combining_marks():
+    assert translatable("abcdé" + "\u0301" * 3 + "fgh", max_chars=5) == ["abcd", "é\u0301\u0301\u0301f", "gh"]
+    # More marks in a row than any grapheme has (UAX #15: 30) are not stepped over one by one back to the
+    # letter: a MiB of them was a chunk per mark, each a walk back over max_chars.
+    assert translatable("a" + "\u0301" * 100, max_chars=50) == ["a" + "\u0301" * 19]
