@@ -22,8 +22,8 @@ from app.auth import ANONYMOUS
 from app.cpu_pool import Abandoned, CpuPool
 from app.errors import FanyiError, InvalidRequest
 from app.memory import Entry, MemoryScope, TranslationMemory
-from deployments.llm_replica import GenerateRequest
-from deployments.postprocess import restore_placeholders
+from app.generation import GenerateRequest
+from app.postprocess import restore_placeholders
 
 logger = logging.getLogger("fanyi.translation")
 

@@ -16,10 +16,10 @@ import dataclasses
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from app.config import ModelConfig
+from app.generation import GenerateChunk, GenerateRequest
 from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
 from app.errors_map import ClientErrorsAtInfo
 from app.protocol import unencodable
@@ -33,34 +33,6 @@ logger = logging.getLogger("fanyi.replica")
 INLINE_PROMPT_CHARS = 8192
 # vLLM's bound on `seed` (vllm/entrypoints/openai/*/protocol.py): a signed 64-bit integer.
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
-
-
-@dataclass
-class GenerateRequest:
-    """What the router sends a replica: either chat messages or a completion prompt."""
-
-    request_id: str
-    messages: list[dict[str, str]] | None = None
-    prompt: str | None = None
-    prompt_token_ids: list[int] | None = None
-    max_tokens: int | None = None  # None: whatever context is left after the prompt
-    clamp_max_tokens: bool = False  # True: lower max_tokens to fit the context instead of failing
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
-    ignore_eos: bool = False
-    adapter: str | None = None  # a LoRA adapter of this model, by its served name
-
-
-@dataclass
-class GenerateChunk:
-    """One streamed step. Token counts are cumulative so the last chunk carries the usage."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str | None = None
 
 
 class LLMReplica:

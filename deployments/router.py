@@ -36,7 +36,7 @@ from app.metrics import CONTENT_TYPE, RouterMetrics
 from app.rate_limit import RateLimiter
 from app.translate_api import TranslateService
 from app.translation import Route, Translator
-from deployments.llm_replica import GenerateChunk, GenerateRequest
+from app.generation import GenerateChunk, GenerateRequest
 
 logger = logging.getLogger("fanyi.router")
 

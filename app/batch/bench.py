@@ -41,7 +41,7 @@ class _Recorder:
         self.requests = []
 
     async def complete(self, req):
-        from deployments.llm_replica import GenerateChunk
+        from app.generation import GenerateChunk
 
         self.requests.append({"messages": req.messages, "prompt": req.prompt})
         return GenerateChunk("x", 0, 0, "stop")
@@ -64,7 +64,8 @@ def raw_generate(model_json: str, requests_path: str, output_tokens: int, result
     """In the subprocess: vLLM's offline API, tokenized exactly as the service's replica does."""
     from vllm import LLM, SamplingParams
 
-    from deployments.llm_replica import GenerateRequest, LLMReplica
+    from app.generation import GenerateRequest
+    from deployments.llm_replica import LLMReplica
     from deployments.vllm_engine import _engine_kwargs
 
     model = ModelConfig.model_validate_json(model_json)

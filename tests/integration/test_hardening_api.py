@@ -106,7 +106,7 @@ def test_health_answers_from_its_cache_under_32_callers(base_url):
 
 def test_short_request_is_not_held_while_a_long_prompt_is_tokenized(serve_handles):
     from app.errors import ContextLengthExceeded
-    from deployments.llm_replica import GenerateRequest
+    from app.generation import GenerateRequest
 
     handle = serve_handles("LLM:tiny")
 

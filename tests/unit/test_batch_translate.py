@@ -8,7 +8,7 @@ import asyncio
 from app.batch.shards import Row
 from app.batch.translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
 from app.errors import ContextLengthExceeded, EngineUnavailable
-from deployments.llm_replica import GenerateChunk, GenerateRequest
+from app.generation import GenerateChunk, GenerateRequest
 from deployments.postprocess import PostProcessor
 
 

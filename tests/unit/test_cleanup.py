@@ -4,7 +4,7 @@ from app import cleanup
 from app.cleanup import Cleaned, clean
 from app.languages import UnknownLanguage
 from app.segment import protect, restore
-from deployments.postprocess import clean_piece
+from app.postprocess import clean_piece
 
 
 # --- end to end, with outputs shaped like the models fanyi serves -----------------------------------------

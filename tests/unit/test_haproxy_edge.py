@@ -57,6 +57,7 @@ def haproxy(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stderr.close()
 
 
 def test_the_wrapper_runs_haproxy_itself_on_a_patched_copy(haproxy):
@@ -70,28 +71,28 @@ def test_the_wrapper_runs_haproxy_itself_on_a_patched_copy(haproxy):
 
 def test_a_trickled_request_head_is_cut_off(haproxy):
     port, _ = haproxy
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.settimeout(0.3)
-    t0 = time.monotonic()
-    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-    received = b""
-    while time.monotonic() - t0 < 10:
-        try:
-            chunk = sock.recv(4096)
-        except TimeoutError:
-            sock.sendall(b"x")  # a byte now and then keeps `timeout client` from ever firing
-            continue
-        received += chunk
-        if not chunk:
-            break
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(0.3)
+        t0 = time.monotonic()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        received = b""
+        while time.monotonic() - t0 < 10:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                sock.sendall(b"x")  # a byte now and then keeps `timeout client` from ever firing
+                continue
+            received += chunk
+            if not chunk:
+                break
     assert received.startswith(b"HTTP/1.1 408") and 1 <= time.monotonic() - t0 < 5
 
 
 def test_a_slow_small_body_gets_the_json_408(haproxy):
     port, _ = haproxy
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"text\": ")
-    head, _, body = sock.recv(4096).partition(b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"text\": ")
+        head, _, body = sock.recv(4096).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408") and b"application/json" in head
     assert json.loads(body)["error"]["code"] == "body_timeout"
 

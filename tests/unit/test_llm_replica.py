@@ -8,7 +8,8 @@ import pytest
 
 from app.errors import ContextLengthExceeded, InvalidRequest
 from deployments.hf_engine import TransformersEngine
-from deployments.llm_replica import GenerateRequest, LLMReplica
+from app.generation import GenerateRequest
+from deployments.llm_replica import LLMReplica
 
 MIB = 1 << 20
 

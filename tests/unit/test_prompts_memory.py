@@ -2,7 +2,7 @@ import dataclasses
 
 from app import prompts
 from app.memory import Entry, MemoryScope, TranslationMemory
-from deployments.postprocess import clean_piece, restore_placeholders
+from app.postprocess import clean_piece, restore_placeholders
 
 
 def test_chat_prompt_names_languages_and_glossary():

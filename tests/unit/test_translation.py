@@ -16,7 +16,7 @@ from app.batch_translate import LocalHandle, NullMetrics
 from app.cpu_pool import CpuPool
 from app.memory import TranslationMemory
 from app.translation import Context, Translator, Usage
-from deployments.llm_replica import GenerateChunk
+from app.generation import GenerateChunk
 from deployments.postprocess import PostProcessor
 
 # Each test finishes in well under a second; on the code before the fix they hung for good.
