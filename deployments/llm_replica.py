@@ -21,8 +21,8 @@ from typing import Any, AsyncIterator
 from app.config import ModelConfig
 from app.generation import GenerateChunk, GenerateRequest
 from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
-from app.errors_map import ClientErrorsAtInfo
-from app.protocol import unencodable
+from app.api.error_map import ClientErrorsAtInfo
+from app.api.protocol import unencodable
 from deployments.engine import Engine, SamplingOptions
 
 logger = logging.getLogger("fanyi.replica")

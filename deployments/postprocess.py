@@ -1,4 +1,4 @@
-"""PostProcessor: the pure cleanup of app/postprocess.py behind its own deployment, so it scales and
+"""PostProcessor: the pure cleanup of app/translate/postprocess.py behind its own deployment, so it scales and
 fails apart from the router and the GPUs.
 
 The router calls `clean` once per translated piece. If this deployment is down, the router keeps
@@ -7,7 +7,7 @@ serving the raw model output with a `postprocess_unavailable` flag instead of fa
 
 from __future__ import annotations
 
-from app.postprocess import clean_piece
+from app.translate.postprocess import clean_piece
 
 
 class PostProcessor:

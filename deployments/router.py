@@ -23,19 +23,20 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import languages, protocol
+from app.translate import languages
+from app.api import protocol
 from app.config import AppConfig
-from app import openapi_docs as docs
-from app.auth import KeyRing
+from app.api import openapi_docs as docs
+from app.api.auth import KeyRing
 from app.errors import FanyiError, InternalError, InvalidRequest, ModelNotFound, RequestTooLarge
-from app.errors_map import current_request_id, to_client_error
-from app.memory import TranslationMemory
-from app.gate import FILE_ROUTE, Gate, GateSettings, error_response
-from app.health import HealthMonitor, serve_statuses
-from app.metrics import CONTENT_TYPE, RouterMetrics
-from app.rate_limit import RateLimiter
-from app.translate_api import TranslateService
-from app.translation import Route, Translator
+from app.api.error_map import current_request_id, to_client_error
+from app.translate.memory import TranslationMemory
+from app.api.gate import FILE_ROUTE, Gate, GateSettings, error_response
+from app.api.health import HealthMonitor, serve_statuses
+from app.api.metrics import CONTENT_TYPE, RouterMetrics
+from app.api.rate_limit import RateLimiter
+from app.api.translate_serving import TranslateService
+from app.translate.translator import Route, Translator
 from app.generation import GenerateChunk, GenerateRequest
 
 logger = logging.getLogger("fanyi.router")
@@ -45,7 +46,7 @@ api = FastAPI(
     summary="Self-hosted machine translation over vLLM and Ray Serve, with an OpenAI-compatible API.",
     version="0.1.0",
 )
-api.add_middleware(Gate)  # keys, rate limits, body size, timeout: app/gate.py
+api.add_middleware(Gate)  # keys, rate limits, body size, timeout: app/api/gate.py
 
 
 def _error_response(err: FanyiError, request: Request) -> JSONResponse:

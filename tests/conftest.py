@@ -76,7 +76,7 @@ def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
         "applications": [{
             "name": APP_NAME,
             "route_prefix": "/",
-            "import_path": "app.builder:build_app",
+            "import_path": "deployments.builder:build_app",
             "args": {
                 "models": [
                     {"name": "tiny", "source": str(tiny_model), "device": "cpu", "dtype": "bfloat16",

@@ -5,8 +5,8 @@
         --engine-args '{"load_format": "dummy", "gpu_memory_utilization": 0.9}' --output-tokens 128 \\
         --json /tmp/out/batch_bench.json
 
-1. The prompts: the rows go through the service's translation path (app.translation.Translator,
-   segmentation and app/prompts.py) with a recording handle, so raw vLLM gets exactly the requests
+1. The prompts: the rows go through the service's translation path (app.translate.translator.Translator,
+   segmentation and app/translate/prompts.py) with a recording handle, so raw vLLM gets exactly the requests
    the batch job sends; both sides then generate exactly `--output-tokens` tokens a segment
    (ignore_eos, no stop strings), so their outputs are the same length.
 2. Raw: `LLM.generate` over all prompts, in a subprocess so its GPU memory is freed after.
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from app import languages
+from app.translate import languages
 from app.batch.translate import JobSettings, LocalHandle, ShardTranslator
 from app.batch.shards import Row
 from app.config import ModelConfig

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import languages
+from app.translate import languages
 from app.batch.shards import STATE_DIR, Shard, is_done, plan_shards, read_marker, remove_stale_temps, write_atomic
 from app.batch.model import JobError, deployed_model
 from app.batch.summary import Summary, score_references
@@ -141,7 +141,7 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
                                                      "max_in_flight": cfg.max_in_flight},
             compute=ActorPoolStrategy(size=cfg.replicas, max_tasks_in_flight_per_actor=cfg.shards_in_flight),
             num_cpus=0.25, **common)
-    from app.builder import resolve_source
+    from deployments.builder import resolve_source
     from cluster.placement import replica_actor_options
 
     # offline: vLLM's batch sizes for `vllm.LLM` (throughput first), not those of a server

@@ -26,10 +26,10 @@ def model_from_serve_config(path: Path, name: str | None, app_name: str | None =
         apps = (yaml.safe_load(path.read_text()) or {}).get("applications") or []
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         raise JobError(f"--config {path}: not a readable Serve config file ({type(exc).__name__})") from None
-    ours = [a for a in apps if a.get("import_path") == "app.builder:build_app"
+    ours = [a for a in apps if a.get("import_path") == "deployments.builder:build_app"
             and (app_name is None or a.get("name") == app_name)]
     if not ours:
-        raise JobError(f"--config {path}: no fanyi application (import_path app.builder:build_app)"
+        raise JobError(f"--config {path}: no fanyi application (import_path deployments.builder:build_app)"
                        + (f" named {app_name!r}" if app_name else ""))
     config = load_config(ours[0].get("args") or {})
     model = config.model(name) if name else config.models[0]
@@ -46,7 +46,7 @@ def deployed_model(app_name: str, name: str | None, timeout_s: float = 120) -> t
     app = serve.status().applications.get(app_name)
     if app is None:
         raise JobError(f"no running Serve application named {app_name!r} (--app-name)")
-    # Deployment names are fixed by app.builder: "LLM:<model name>".
+    # Deployment names are fixed by deployments.builder: "LLM:<model name>".
     served = sorted(d.removeprefix("LLM:") for d in app.deployments if d.startswith("LLM:"))
     if name is None:
         if len(served) != 1:

@@ -78,7 +78,7 @@ class OfflineTranslate(_TranslateStage):
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             if self.translator is None:
-                from app.builder import default_engines
+                from deployments.builder import default_engines
                 from deployments.llm_replica import LLMReplica
                 from deployments.postprocess import PostProcessor
 

@@ -1,7 +1,7 @@
 """Translating the rows of one shard through the service's own translation path.
 
-Both engine modes drive `app.translation.Translator`, the code behind /v1/translate: segmentation,
-placeholders, the translation memory, the prompt (app/prompts.py), the replica's tokenization and
+Both engine modes drive `app.translate.translator.Translator`, the code behind /v1/translate: segmentation,
+placeholders, the translation memory, the prompt (app/translate/prompts.py), the replica's tokenization and
 context checks, post-processing and reassembly. Only the handles differ:
 
 - service mode passes the running application's DeploymentHandles (`LLM:<model>`, `PostProcessor`);
@@ -21,11 +21,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app import languages
+from app.translate import languages
 from app.batch.shards import Row
-from app.errors_map import to_client_error
-from app.memory import TranslationMemory
-from app.translation import Context, Translator, Usage
+from app.api.error_map import to_client_error
+from app.translate.memory import TranslationMemory
+from app.translate.translator import Context, Translator, Usage
 
 logger = logging.getLogger("fanyi.batch")
 

@@ -12,8 +12,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import languages, prompts
-from app.languages import UnknownLanguage
+from app.translate import languages
+from app.translate import prompts
+from app.translate.languages import UnknownLanguage
 
 IGNORE = -100  # the label PyTorch's cross-entropy skips: prompt tokens teach nothing
 
@@ -105,7 +106,7 @@ def split_holdout(pairs: list[Pair], fraction: float, seed: int, cap: int = 500)
 
 
 def encode(tokenizer, style: str, pair: Pair, end_ids: list[int]) -> Example:
-    """The prompt exactly as the service sends it for `style` (app/prompts.py), then the answer."""
+    """The prompt exactly as the service sends it for `style` (app/translate/prompts.py), then the answer."""
     from deployments.llm_replica import render_chat
 
     text = prompts.single_line(style, pair.text)

@@ -5,7 +5,7 @@
         --dev ../shared/data/wmt21/newstest2021.zh-en.src.zh ../shared/data/wmt21/newstest2021.zh-en.ref.A.en \\
         --source zh --target en --both-directions --out adapters/gemma-zh-en
 
-Data preparation (app/finetune/data.py) uses the prompt the service sends (app/prompts.py), training
+Data preparation (app/finetune/data.py) uses the prompt the service sends (app/translate/prompts.py), training
 (app/finetune/train.py) is 4-bit QLoRA on CUDA when bitsandbytes is there and plain LoRA otherwise, and
 the before/after scores come from `app.tools.eval --engine` (the service's translation path, in a subprocess
 so the training process's GPU memory is gone). The adapter folder is a standard PEFT folder plus

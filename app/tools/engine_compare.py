@@ -63,7 +63,7 @@ async def _measure(args) -> dict:
     import torch
 
     from app.config import ModelConfig
-    from app.builder import default_engines
+    from deployments.builder import default_engines
 
     from app.tools.eval import engine_arg_values
 

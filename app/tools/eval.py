@@ -5,7 +5,7 @@
         --source zh --target en [--model NAME] [--api fanyi|openai-chat] [--limit 200] [--json out.json]
 
 `--api fanyi` uses this service's /v1/translate (segments, with post-processing); `--api openai-chat`
-sends the project's chat prompt (app/prompts.py) to any OpenAI-compatible chat endpoint, so other
+sends the project's chat prompt (app/translate/prompts.py) to any OpenAI-compatible chat endpoint, so other
 servers can be compared on the same prompt. Several `--model` values give one table row each.
 
 `--engine vllm|transformers --model-source DIR` skips the server: the model is loaded in this process
@@ -23,7 +23,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app import languages, prompts
+from app.translate import languages
+from app.translate import prompts
 
 
 @dataclass

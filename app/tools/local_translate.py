@@ -12,8 +12,8 @@ import asyncio
 
 from app.batch.translate import LocalHandle, NullMetrics
 from app.config import ModelConfig
-from app.memory import TranslationMemory
-from app.translation import Context, Route, Translator, Usage
+from app.translate.memory import TranslationMemory
+from app.translate.translator import Context, Route, Translator, Usage
 from deployments.llm_replica import LLMReplica
 from deployments.postprocess import PostProcessor
 
@@ -78,7 +78,7 @@ def translate_sync(config: ModelConfig, texts: list[str], source: str, target: s
     import time
 
     async def run():
-        from app.builder import default_engines
+        from deployments.builder import default_engines
 
         local = await LocalTranslator.start(config, default_engines()[config.engine])
         results = {}

@@ -7,7 +7,7 @@ Each client loops over a weighted mix of streamed and non-streamed chat, /v1/tra
 requests (invalid JSON, unknown model, a prompt beyond the context, out-of-range parameters). A bad
 request answered with its expected 4xx and an OpenAI-shaped error body is a success; any 5xx, timeout,
 broken stream or other status is an unexpected error. `--adversarial` adds the hardening review's
-attacks (app.attacks: long runs, deep nesting, one-paragraph documents, a .docx bomb), strings that
+attacks (app.bench.attacks: long runs, deep nesting, one-paragraph documents, a .docx bomb), strings that
 cannot be encoded, and `--slow-clients` connections that never finish their body (each must get a
 JSON 408). Throughout, /health is probed every `--health-every` seconds (its p99 must stay under
 `--max-health-p99-ms`) and /metrics must still answer at the end. The resident memory of the Ray processes on this
@@ -106,8 +106,8 @@ class Soak:
         return {**MIX, **ADVERSARIAL} if self.cfg.adversarial else MIX
 
     def attack(self, rng: random.Random) -> Any:
-        """A request from app.attacks: its own size for .docx (the bomb must inflate far), else attack_size."""
-        from app.attacks import CATALOGUE
+        """A request from app.bench.attacks: its own size for .docx (the bomb must inflate far), else attack_size."""
+        from app.bench.attacks import CATALOGUE
 
         name = rng.choice(sorted(CATALOGUE))
         if name not in self.attacks:
@@ -285,7 +285,7 @@ def judge(kind: str, status: int, body: Any, mix: dict[str, tuple[int, frozenset
 
 
 def _attack_kwargs(request: Any) -> dict[str, Any]:
-    """aiohttp arguments for an app.attacks request: its JSON body, or its upload as multipart."""
+    """aiohttp arguments for an app.bench.attacks request: its JSON body, or its upload as multipart."""
     if hasattr(request, "json"):
         return {"json": request.json()}
     form = aiohttp.FormData(request.form())

@@ -38,7 +38,7 @@ def edge_app(tiny_model, name: str = "fanyi-edge", prefix: str = PREFIX) -> dict
              "deployment": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 8, "max_queued_requests": 8,
                             "health_check_period_s": 2, "graceful_shutdown_timeout_s": 5}}
     return {
-        "name": name, "route_prefix": prefix, "import_path": "app.builder:build_app",
+        "name": name, "route_prefix": prefix, "import_path": "deployments.builder:build_app",
         "args": {
             "models": [model],
             "router": {"num_cpus": 0.1, "num_replicas": 1},

@@ -113,7 +113,7 @@ def _translate(base_url) -> tuple[float, dict]:
 def test_postprocessor_failure_degrades_to_raw_output(cluster, base_url, serve_handles):
     """A hung PostProcessor replica (SIGSTOP), then a killed one: translations keep coming back,
     raw and flagged while it is out, cleaned again once Serve has replaced it."""
-    from app.translation import POSTPROCESS_TIMEOUT_S
+    from app.translate.translator import POSTPROCESS_TIMEOUT_S
 
     replica = _replica_process(cluster, "PostProcessor")
     os.kill(replica.pid, signal.SIGSTOP)

@@ -133,7 +133,7 @@ def plan_app(tiny_model) -> dict:
              "deployment": {"num_cpus": 0.25, "num_replicas": 1, "health_check_period_s": 2,
                             "graceful_shutdown_timeout_s": 5}}
     return {
-        "name": "fanyi-plan", "route_prefix": PREFIX, "import_path": "app.builder:build_app",
+        "name": "fanyi-plan", "route_prefix": PREFIX, "import_path": "deployments.builder:build_app",
         "args": {
             "models": [model],
             "router": {"num_cpus": 0.1, "num_replicas": 1},

@@ -36,7 +36,7 @@ def guard_app(tiny_model) -> dict:
              "deployment": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 1, "max_queued_requests": 1,
                             "health_check_period_s": 2, "graceful_shutdown_timeout_s": 5}}
     return {
-        "name": "fanyi-guard", "route_prefix": PREFIX, "import_path": "app.builder:build_app",
+        "name": "fanyi-guard", "route_prefix": PREFIX, "import_path": "deployments.builder:build_app",
         # The app's runtime_env holds the key, `args` only names the variable; build_app forwards it
         # to the Router (Serve would not: the Router's own runtime_env has env_vars).
         "runtime_env": {"env_vars": {"FANYI_GUARD_KEYS": ENV_KEY}},

@@ -1,9 +1,9 @@
 """Issue 14, findings 2 and 4: no input makes planning superlinear, and no .docx inflates unbounded.
 
-Each adversarial input of app.attacks is planned as the router plans it (files.extract, then
+Each adversarial input of app.bench.attacks is planned as the router plans it (files.extract, then
 Translator.plan over the units) in a forked process with a deadline, so a regression fails in seconds
 instead of hanging the suite. The bounds are generous (this machine is shared); the exact figures
-come from `python -m app.bench_plan`.
+come from `python -m app.bench.plan_time`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import zipfile
 import docx
 import pytest
 
-import app.files_docx
-from app.attacks import CATALOGUE, MIB, FileUpload
-from app.bench_plan import plan_once
+import app.files.docx
+from app.bench.attacks import CATALOGUE, MIB, FileUpload
+from app.bench.plan_time import plan_once
 from app.errors import InvalidRequest
 from app.files import FileTooLarge, UnsupportedFile, extract
-from app.segment import split
+from app.translate.segment import split
 
 SIZE = MIB // 2
 SECONDS = 3.0  # for half a MiB: six seconds a MiB, where the work before this fix took minutes
@@ -94,8 +94,8 @@ def test_docx_whose_headers_lie_within_the_caps_is_refused_as_damaged():
 
 def test_docx_is_parsed_once(monkeypatch):
     opened = []
-    real = app.files_docx.Document
-    monkeypatch.setattr(app.files_docx, "Document", lambda stream: opened.append(1) or real(stream))
+    real = app.files.docx.Document
+    monkeypatch.setattr(app.files.docx, "Document", lambda stream: opened.append(1) or real(stream))
     upload = CATALOGUE["docx-runs"].request(64 << 10)
     doc = extract(upload.filename, upload.data)
     first = doc.rebuild(["x"] * len(doc.units))

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from app.auth import KeyRing, key_label
+from app.api.auth import KeyRing, key_label
 from app.config import load_config
-from app.config_limits import AuthConfig
+from app.config.access import AuthConfig
 from app.errors import RateLimited, Unauthorized
-from app.gate import Gate, GateSettings
-from app.metrics import RouterMetrics
-from app.rate_limit import RateLimiter, current_principal
+from app.api.gate import Gate, GateSettings
+from app.api.metrics import RouterMetrics
+from app.api.rate_limit import RateLimiter, current_principal
 
 KEY, OTHER = "sk-test-0123456789", "sk-env-abcdefghij"
 
@@ -55,7 +55,7 @@ def test_no_keys_means_open_and_an_unset_env_var_adds_none():
 
 
 def test_the_key_variable_is_forwarded_from_the_app_runtime_env_to_the_router_only():
-    from app.auth import forwarded_key_env
+    from app.api.auth import forwarded_key_env
     from cluster.placement import SERVE_THROUGHPUT_ENV, actor_options
 
     auth = AuthConfig(api_keys_env="FANYI_KEYS")
@@ -72,7 +72,7 @@ def test_too_many_wire_segments_is_a_counted_segment_limit():
     from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
-    from app.protocol import MAX_SEGMENTS, TranslateRequest
+    from app.api.protocol import MAX_SEGMENTS, TranslateRequest
     from deployments import router
 
     with pytest.raises(ValidationError) as bad:

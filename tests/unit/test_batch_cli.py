@@ -16,7 +16,7 @@ from app.batch.summary import Summary, score_references
 SERVE_CONFIG = """
 applications:
   - name: fanyi
-    import_path: app.builder:build_app
+    import_path: deployments.builder:build_app
     args: {models: [{name: small, source: /models/small, device: cpu}]}
 """
 

@@ -1,10 +1,10 @@
 import pytest
 
-from app import cleanup
-from app.cleanup import Cleaned, clean
-from app.languages import UnknownLanguage
-from app.segment import protect, restore
-from app.postprocess import clean_piece
+from app.translate import cleanup
+from app.translate.cleanup import Cleaned, clean
+from app.translate.languages import UnknownLanguage
+from app.translate.segment import protect, restore
+from app.translate.postprocess import clean_piece
 
 
 # --- end to end, with outputs shaped like the models fanyi serves -----------------------------------------

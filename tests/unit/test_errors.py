@@ -10,10 +10,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import protocol
+from app.api import protocol
 from app.errors import ContextLengthExceeded, EngineUnavailable, FanyiError, InvalidRequest, ModelNotFound
-from app.errors_map import to_client_error
-from app.metrics import RouterMetrics
+from app.api.error_map import to_client_error
+from app.api.metrics import RouterMetrics
 from deployments import router
 
 SURROGATE = "\ud800"
@@ -143,7 +143,7 @@ def test_an_unknown_field_named_with_a_surrogate_or_15_kb_is_refused_briefly(app
 
 
 def test_serves_request_failed_log_is_info_for_client_errors(caplog):
-    from app.errors_map import ClientErrorsAtInfo
+    from app.api.error_map import ClientErrorsAtInfo
 
     ClientErrorsAtInfo.install("test.serve")
     ClientErrorsAtInfo.install("test.serve")  # once per logger, however many replicas start

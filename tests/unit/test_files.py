@@ -479,9 +479,9 @@ def test_too_many_units_is_rejected(name, data):
 
 
 def test_docx_that_unzips_too_large_is_rejected(monkeypatch):
-    import app.files_docx
+    import app.files.docx
 
-    monkeypatch.setattr(app.files_docx, "MAX_UNPACKED_BYTES", 10_000)  # instead of building a real zip bomb
+    monkeypatch.setattr(app.files.docx, "MAX_UNPACKED_BYTES", 10_000)  # instead of building a real zip bomb
     with pytest.raises(FileTooLarge, match="unpacks to more than"):
         extract("big.docx", make_docx())
 

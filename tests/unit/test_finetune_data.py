@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from app.finetune import data
-from app import prompts
+from app.translate import prompts
 
 
 @pytest.fixture(scope="module")

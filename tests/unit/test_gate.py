@@ -17,12 +17,12 @@ import ray.serve.context  # noqa: F401  the gate reads Serve's request id there;
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from app.auth import KeyRing
+from app.api.auth import KeyRing
 from app.config import ConfigError, load_config
-from app.edge import host_name
-from app.gate import Gate, GateSettings
-from app.metrics import RouterMetrics
-from app.rate_limit import RateLimiter
+from app.api.edge import host_name
+from app.api.gate import Gate, GateSettings
+from app.api.metrics import RouterMetrics
+from app.api.rate_limit import RateLimiter
 
 BOUND = 5.0  # seconds a refused request may take here at most; the configured deadlines are far below
 LONG_ID = "a" * 6000

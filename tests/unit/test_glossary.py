@@ -1,4 +1,4 @@
-"""Glossary rules (app/glossary.py): the same on /v1/translate's field and the file route's form field."""
+"""Glossary rules (app/translate/glossary.py): the same on /v1/translate's field and the file route's form field."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from app import glossary
+from app.translate import glossary
 from app.errors import InvalidRequest
-from app.protocol import TranslateRequest
+from app.api.protocol import TranslateRequest
 
 BAD = [
     ({"⟦0⟧": "x"}, "placeholders"),  # it replaced a URL's placeholder

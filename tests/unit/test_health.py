@@ -5,7 +5,7 @@ import asyncio
 import threading
 import time
 
-from app.health import HealthMonitor
+from app.api.health import HealthMonitor
 
 
 class _Serve:

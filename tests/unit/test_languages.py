@@ -2,9 +2,9 @@ import pickle
 
 import pytest
 
-from app import languages
+from app.translate import languages
 from app.errors import InvalidRequest
-from app.languages import UnknownLanguage
+from app.translate.languages import UnknownLanguage
 
 REQUIRED = "en zh zh-Hans zh-Hant ja ko de fr es it pt ru ar hi vi th id tr pl nl uk cs sv".split()
 

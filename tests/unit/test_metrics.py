@@ -1,6 +1,6 @@
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import RouterMetrics
+from app.api.metrics import RouterMetrics
 
 UNKNOWN_MODEL = "unknown"  # the label of every name the config does not serve
 

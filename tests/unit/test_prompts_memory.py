@@ -1,8 +1,8 @@
 import dataclasses
 
-from app import prompts
-from app.memory import Entry, MemoryScope, TranslationMemory
-from app.postprocess import clean_piece, restore_placeholders
+from app.translate import prompts
+from app.translate.memory import Entry, MemoryScope, TranslationMemory
+from app.translate.postprocess import clean_piece, restore_placeholders
 
 
 def test_chat_prompt_names_languages_and_glossary():

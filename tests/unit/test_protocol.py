@@ -4,9 +4,9 @@ import pickle
 import pytest
 from pydantic import ValidationError
 
-from app import protocol
+from app.api import protocol
 from app.errors import ContextLengthExceeded, InvalidRequest, ModelNotFound, Overloaded
-from app.errors_map import to_client_error
+from app.api.error_map import to_client_error
 
 
 def test_chat_request_defaults_and_limits():

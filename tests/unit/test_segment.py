@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from app.masking import spans
-from app.segment import Piece, protect, restore, split
+from app.translate.masking import spans
+from app.translate.segment import Piece, protect, restore, split
 
 
 def pairs(text, fmt="plain", max_chars=400):

@@ -1,4 +1,4 @@
-"""The translation path (app.translation.Translator) with the real PostProcessor and a stand-in engine:
+"""The translation path (app.translate.translator.Translator) with the real PostProcessor and a stand-in engine:
 every piece resolves whatever it raises, the memory's conditions, planning off the event loop.
 The real engine path is covered by tests/integration/test_hardening_translate.py."""
 
@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from app.batch_translate import LocalHandle, NullMetrics
-from app.cpu_pool import CpuPool
-from app.memory import TranslationMemory
-from app.translation import Context, Translator, Usage
+from app.batch.translate import LocalHandle, NullMetrics
+from app.translate.pool import CpuPool
+from app.translate.memory import TranslationMemory
+from app.translate.translator import Context, Translator, Usage
 from app.generation import GenerateChunk
 from deployments.postprocess import PostProcessor
 
