@@ -1,8 +1,7 @@
 """Pydantic models of access control: API keys and per-key rate limits (`args.auth`), and which hosts,
 origins and response headers the HTTP edge allows and adds (`args.security`, applied in app/api/gate.py).
 
-Kept apart from app/config/ so that file stays about models and placement. Like every config
-model these only describe settings: keys named by `api_keys_env` are read when the Router starts
+Like every config model these only describe settings: keys named by `api_keys_env` are read when the Router starts
 (app/api/auth.py), never at import, and a key never appears in a log line or an error message.
 """
 
@@ -11,14 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from app.config.base import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ApiKeyConfig(_Strict):
+class ApiKeyConfig(Strict):
     """One key with its own name (shown in logs and metrics instead of the key) and limits."""
 
     key: str = Field(min_length=8, repr=False, description="The secret clients send as `Bearer <key>`.")
@@ -27,7 +24,7 @@ class ApiKeyConfig(_Strict):
     tokens_per_minute: float | None = Field(None, gt=0, description="Overrides auth.tokens_per_minute.")
 
 
-class AuthConfig(_Strict):
+class AuthConfig(Strict):
     """Access control. With no key configured (here or in the environment) the API is open; with
     any, every route but /health, the web page and the API schema needs `Authorization: Bearer`."""
 
@@ -80,7 +77,7 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-class SecurityConfig(_Strict):
+class SecurityConfig(Strict):
     """The HTTP edge: which Host a request may name, which pages may post to the API, and the headers
     every answer carries. The defaults keep `make serve` (127.0.0.1:8000), clusters reached by node
     address and HAProxy in front working; a deployment reached by a DNS name lists it in allowed_hosts."""
