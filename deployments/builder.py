@@ -18,32 +18,18 @@ from typing import Any
 from ray import serve
 
 from app.api.auth import forwarded_key_env
-from app.config import AdapterConfig, AppConfig, ConfigError, ModelConfig, load_config
+from app.config import AppConfig, ConfigError, ModelConfig, load_config
 from cluster.placement import replica_actor_options, actor_options
 from deployments.engine import Engine
 from deployments.llm_replica import LLMReplica
 from deployments.postprocess import PostProcessor
 from deployments.router import Router
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
 def default_engines() -> dict[str, type[Engine]]:
     from deployments.hf_engine import TransformersEngine
     from deployments.vllm_engine import VLLMEngine
 
     return {"vllm": VLLMEngine, "transformers": TransformersEngine}
-
-
-def resolve_source(source: str) -> str:
-    """Relative model folders are relative to the project, wherever Ray starts the replica."""
-    path = Path(source).expanduser()
-    if path.is_absolute():
-        return str(path)
-    for base in (Path.cwd(), PROJECT_ROOT):
-        if (base / path).exists():
-            return str((base / path).resolve())
-    return source  # a Hugging Face model id
 
 
 def _check_engine_args(model: ModelConfig) -> None:
@@ -60,15 +46,6 @@ def _check_engine_args(model: ModelConfig) -> None:
                           f"unknown vLLM engine arguments {unknown}")
 
 
-def _resolved_adapter(model: ModelConfig, adapter: AdapterConfig) -> AdapterConfig:
-    """Adapters are local folders; a missing one fails the deploy here, naming it, not in a replica."""
-    path = resolve_source(adapter.path)
-    if not (Path(path) / "adapter_config.json").is_file():
-        raise ConfigError(f"invalid fanyi application config:\n  args.models.{model.name}.adapters."
-                          f"{adapter.name}.path: no PEFT adapter (adapter_config.json) in {adapter.path!r}")
-    return adapter.model_copy(update={"path": path})
-
-
 def _app_runtime_env() -> dict[str, Any]:
     """The runtime_env this build runs under: the application's, inside Serve's build task."""
     import ray
@@ -81,8 +58,10 @@ def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None
     handles = {}
     for model in config.models:
         _check_engine_args(model)
-        model = model.model_copy(update={"source": resolve_source(model.source),
-                                         "adapters": [_resolved_adapter(model, a) for a in model.adapters]})
+        try:  # relative folders start where `serve run` was started: the config's folder
+            model = model.with_paths_from(Path.cwd())
+        except ValueError as exc:  # a missing adapter fails the deploy here, naming it, not in a replica
+            raise ConfigError(f"invalid fanyi application config:\n  args.models.{model.name}.{exc}") from None
         init = model.model_dump(exclude={"deployment"})
         options = {
             **model.deployment.serve_options(),

@@ -141,11 +141,11 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
                                                      "max_in_flight": cfg.max_in_flight},
             compute=ActorPoolStrategy(size=cfg.replicas, max_tasks_in_flight_per_actor=cfg.shards_in_flight),
             num_cpus=0.25, **common)
-    from deployments.builder import resolve_source
     from cluster.placement import replica_actor_options
 
-    # offline: vLLM's batch sizes for `vllm.LLM` (throughput first), not those of a server
-    model = cfg.model.model_copy(update={"source": resolve_source(cfg.model.source), "workload": "offline"})
+    # offline: vLLM's batch sizes for `vllm.LLM` (throughput first), not those of a server; folders of
+    # a --config model are already absolute, those of --model-source start here
+    model = cfg.model.with_paths_from(Path.cwd()).model_copy(update={"workload": "offline"})
     options = replica_actor_options(model)  # the same resources and engine env as a Serve replica
     gpus = ray.cluster_resources().get("GPU", 0)
     if options.get("num_gpus", 0) > gpus:  # a warning, not an error: an autoscaler may still add GPUs

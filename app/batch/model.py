@@ -35,7 +35,10 @@ def model_from_serve_config(path: Path, name: str | None, app_name: str | None =
     model = config.model(name) if name else config.models[0]
     if model is None:
         raise JobError(f"--config {path}: no model named {name!r}; it has {[m.name for m in config.models]}")
-    return model
+    try:  # the config's relative folders start at the config file, wherever the job runs
+        return model.with_paths_from(path.resolve().parent)
+    except ValueError as exc:
+        raise JobError(f"--config {path}: models.{model.name}.{exc}") from None
 
 
 def deployed_model(app_name: str, name: str | None, timeout_s: float = 120) -> tuple[str, str]:

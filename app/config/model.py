@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -88,3 +89,23 @@ class ModelConfig(Strict):
     @property
     def deployment_name(self) -> str:
         return "LLM:" + self.name
+
+    def with_paths_from(self, base: Path) -> "ModelConfig":
+        """This model with its folders made absolute: relative ones are relative to `base`, the folder
+        of the config file (or the one `serve run` started in). A source that is no folder there is a
+        Hugging Face id and stays as it is; an adapter must be a PEFT folder, else ValueError naming it."""
+        adapters = []
+        for adapter in self.adapters:
+            path = _resolve(adapter.path, base)
+            if not (Path(path) / "adapter_config.json").is_file():
+                raise ValueError(f"adapters.{adapter.name}.path: no PEFT adapter (adapter_config.json) in "
+                                 f"{adapter.path!r} (relative paths start at {base})")
+            adapters.append(adapter.model_copy(update={"path": path}))
+        return self.model_copy(update={"source": _resolve(self.source, base), "adapters": adapters})
+
+
+def _resolve(path: str, base: Path) -> str:
+    found = Path(path).expanduser()
+    if not found.is_absolute():
+        found = base / found
+    return str(found.resolve()) if found.exists() else path

@@ -135,3 +135,20 @@ def test_edge_settings_are_read_from_args_with_safe_defaults():
                                                      "allowed_origins": ["https://Tools.example.org/"]}})
     assert custom.security.allowed_hosts == ["mt.example.org", "::1"]
     assert custom.security.allowed_origins == ["https://tools.example.org"]
+
+
+def test_relative_folders_start_at_the_config_folder_not_the_package(tmp_path):
+    from app.config import ModelConfig
+
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    (tmp_path / "adapters" / "a").mkdir(parents=True)
+    (tmp_path / "adapters" / "a" / "adapter_config.json").write_text("{}")
+    model = ModelConfig(name="m", source="models/m", adapters=[{"name": "a", "path": "adapters/a"}])
+    resolved = model.with_paths_from(tmp_path)
+    assert resolved.source == str(tmp_path / "models" / "m")
+    assert resolved.adapters[0].path == str(tmp_path / "adapters" / "a")
+    hub = ModelConfig(name="q", source="Qwen/Qwen2.5-7B-Instruct").with_paths_from(tmp_path)
+    assert hub.source == "Qwen/Qwen2.5-7B-Instruct"  # no such folder: a Hugging Face id
+    missing = ModelConfig(name="m", source="models/m", adapters=[{"name": "b", "path": "adapters/b"}])
+    with pytest.raises(ValueError, match=r"adapters\.b\.path: no PEFT adapter"):
+        missing.with_paths_from(tmp_path)
