@@ -1,4 +1,4 @@
-"""build_app(args) -> the Serve application: one LLMReplica deployment per model, a Router in front.
+"""build_app(args) -> the Serve application: one LLMDeployment per model, a Router in front.
 
 `serve run serve_config.yaml` calls `build_app` with the YAML's `args`. Nothing here runs at import;
 the config is validated when the app is built, so a bad field fails `serve run`/`serve deploy` with
@@ -21,7 +21,7 @@ from app.api.auth import forwarded_key_env
 from app.config import AppConfig, ConfigError, ModelConfig, load_config
 from cluster.placement import replica_actor_options, actor_options
 from deployments.engine import Engine
-from deployments.llm_replica import LLMReplica
+from deployments.llm_replica import LLMDeployment
 from deployments.postprocess import PostProcessor
 from deployments.router import Router
 
@@ -68,7 +68,7 @@ def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None
             "name": model.deployment_name,
             "ray_actor_options": replica_actor_options(model),
         }
-        handles[model.name] = serve.deployment(LLMReplica).options(**options).bind(init, engines[model.engine])
+        handles[model.name] = serve.deployment(LLMDeployment).options(**options).bind(init, engines[model.engine])
     postprocessor = serve.deployment(PostProcessor).options(
         **config.postprocessor.serve_options(), name="PostProcessor",
         ray_actor_options=actor_options(config.postprocessor.num_cpus),

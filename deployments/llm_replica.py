@@ -1,8 +1,11 @@
-"""LLMReplica: one engine behind a Ray Serve deployment.
+"""LLMReplica: one engine, its tokenizer and stream pacing; LLMDeployment: the same behind Ray Serve.
 
-A plain class: the builder applies `serve.deployment` with options derived from the config (replica
-count, autoscaling, GPUs per replica), and injects the engine class, so tests and the comparison
-benchmarks bind the same replica to another engine.
+LLMReplica is a plain class with an explicit life cycle, usable outside Serve (the batch job's engine
+actors, evaluation, tests): `replica = LLMReplica(model, engine_cls)`, `await replica.start()`, ...,
+`await replica.close()`. LLMDeployment is what the builder deploys, with options derived from the
+config (replica count, autoscaling, GPUs per replica): Serve awaits its constructor, which starts the
+engine, and calls its health and routing hooks. The engine class is injected either way, so tests and
+the comparison benchmarks run the same replica over another engine.
 
 The replica owns tokenization and prompt-length checks because it owns the tokenizer; the router
 never needs to load one. Errors are raised before the first chunk is yielded, so the router can still
@@ -36,17 +39,25 @@ SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 
 class LLMReplica:
-    async def __init__(self, model: dict[str, Any], engine_cls: type[Engine]):
+    def __init__(self, model: ModelConfig | dict[str, Any], engine_cls: type[Engine]):
+        """Nothing loads here: `start` loads the model."""
         self.config = ModelConfig.model_validate(model)
-        ClientErrorsAtInfo.install()  # a prompt over the context is the client's error, not ours
         self.engine = engine_cls(self.config)
         self.adapters = {a.name for a in self.config.adapters}
         self.streaming = 0  # requests streaming right now, for the chunk pacing below
         # One thread for long prompts: they queue behind each other instead of taking every core.
         self.tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanyi-tokenize")
+
+    async def start(self) -> None:
         started = time.monotonic()
         await self.engine.start()
         logger.info("model %s ready in %.1fs", self.config.name, time.monotonic() - started)
+
+    async def close(self) -> None:
+        """Release the engine. Under Serve nothing calls it: the replica's process ends, and vLLM's
+        child processes die with it (deployments/vllm_plugin.py)."""
+        self.tokenizing.shutdown(wait=False, cancel_futures=True)
+        await self.engine.shutdown()
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -67,17 +78,7 @@ class LLMReplica:
         return self._prompt_ids(req)
 
     def _prompt_ids(self, req: GenerateRequest) -> list[int]:
-        tok = self.engine.tokenizer
-        if req.prompt_token_ids is not None:
-            vocab = len(tok)
-            if any(not 0 <= t < vocab for t in req.prompt_token_ids):
-                raise InvalidRequest(f"prompt token ids must lie in [0, {vocab})", param="prompt")
-            return list(req.prompt_token_ids)
-        if req.messages is not None:
-            text = render_chat(tok, req.messages)
-            # The chat template already wrote BOS and other special tokens.
-            return tok.encode(text, add_special_tokens=False)
-        return tok.encode(req.prompt or "", add_special_tokens=True)
+        return prompt_token_ids(self.engine.tokenizer, req)
 
     def _sampling(self, req: GenerateRequest, prompt_len: int) -> SamplingOptions:
         limit = self.engine.max_model_len
@@ -149,31 +150,50 @@ class LLMReplica:
             raise EngineUnavailable("the engine returned nothing")
         return GenerateChunk("".join(parts), last.prompt_tokens, last.completion_tokens, last.finish_reason)
 
-    async def info(self) -> dict[str, Any]:
-        from ray import serve
-
-        replica = serve.get_replica_context().replica_id.unique_id
-        return {"model": self.config.name, "max_model_len": self.engine.max_model_len, "replica": replica,
-                "prompt_style": self.config.prompt_style}
-
-    # -- Ray Serve hooks ----------------------------------------------------------------------------
-
     async def check_health(self) -> None:
-        """Called by Serve every health_check_period_s; raising marks the replica unhealthy."""
+        """Raise if the engine can no longer serve. Serve calls it every health_check_period_s."""
         await self.engine.check_health()
 
     async def stats(self) -> dict[str, Any]:
         s = await self.engine.stats()
         return {"running": s.running, "waiting": s.waiting, "kv_cache_usage": s.kv_cache_usage, **s.extra}
 
+
+class LLMDeployment(LLMReplica):
+    """The replica as a Ray Serve deployment (`LLM:<model>`)."""
+
+    async def __init__(self, model: dict[str, Any], engine_cls: type[Engine]):
+        super().__init__(model, engine_cls)
+        ClientErrorsAtInfo.install()  # Serve's log of a prompt over the context: the client's error, not ours
+        await self.start()
+
+    async def info(self) -> dict[str, Any]:
+        """What a client of the running app (the batch job in service mode) needs to know of this model."""
+        from ray import serve
+
+        replica = serve.get_replica_context().replica_id.unique_id
+        return {"model": self.config.name, "max_model_len": self.engine.max_model_len, "replica": replica,
+                "prompt_style": self.config.prompt_style}
+
     async def record_routing_stats(self) -> dict[str, float]:
         """Serve collects this for request routers; a custom router can prefer idle engines."""
         s = await self.engine.stats()
         return {"running": float(s.running), "waiting": float(s.waiting), "kv_cache_usage": s.kv_cache_usage}
 
-    async def __del__(self):
-        self.tokenizing.shutdown(wait=False, cancel_futures=True)
-        await self.engine.shutdown()
+
+def prompt_token_ids(tok, req: GenerateRequest) -> list[int]:
+    """The prompt as the engine gets it: token ids as sent (checked against the vocabulary), a chat
+    rendered by the model's template, or a completion prompt with the tokenizer's special tokens."""
+    if req.prompt_token_ids is not None:
+        vocab = len(tok)
+        if any(not 0 <= t < vocab for t in req.prompt_token_ids):
+            raise InvalidRequest(f"prompt token ids must lie in [0, {vocab})", param="prompt")
+        return list(req.prompt_token_ids)
+    if req.messages is not None:
+        text = render_chat(tok, req.messages)
+        # The chat template already wrote BOS and other special tokens.
+        return tok.encode(text, add_special_tokens=False)
+    return tok.encode(req.prompt or "", add_special_tokens=True)
 
 
 def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:

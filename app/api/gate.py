@@ -4,8 +4,8 @@ the security headers to every answer and keeps client request ids that are not p
 
 A pure ASGI middleware (not Starlette's BaseHTTPMiddleware): it runs the app in the request's own
 context, so the caller set here (`rate_limit.current_principal`) is seen where token usage is
-reported, and streamed answers pass through untouched. Its settings (`GateSettings`) are put on
-`app.state.gate` by the Router when it starts; before that the gate lets everything through.
+reported, and streamed answers pass through untouched. Its settings (`GateSettings`) come from the
+app's config (app/api/app.py adds it with them).
 
 Every refusal is an OpenAI-shaped error carrying the request id (also in Serve's `x-request-id`
 header) and is counted in `fanyi_rejected_requests_total`; the log line has the details.
@@ -102,13 +102,13 @@ class _Answer:
 
 
 class Gate:
-    def __init__(self, app):
+    def __init__(self, app, settings: GateSettings):
         self.app = app
+        self.settings = settings
 
     async def __call__(self, scope, receive, send) -> None:
-        app = scope.get("app")
-        settings: GateSettings | None = getattr(getattr(app, "state", None), "gate", None)
-        if scope["type"] != "http" or settings is None:
+        settings = self.settings
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         arrived = asyncio.get_running_loop().time()

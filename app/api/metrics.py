@@ -10,7 +10,7 @@ not encode). The metric objects are private so that every label passes that chec
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -81,8 +81,6 @@ class RouterMetrics:
             "fanyi_rejected_requests", "Requests refused by a limit, by reason (unauthorized, rate_limited, "
             "overloaded, timeout, too_large, too_many_segments, too_many_tokens).", ["replica", "reason"], **labels,
         )
-        # Called with each request's token count (the rate limiter charges the caller's key).
-        self.on_tokens: Callable[[int], None] | None = None
 
     def model_label(self, model: str | None) -> str:
         return model if model in self._models else UNKNOWN_MODEL
@@ -108,8 +106,6 @@ class RouterMetrics:
         model = self.model_label(model)
         self._prompt_tokens.labels(self.replica, model).inc(prompt)
         self._completion_tokens.labels(self.replica, model).inc(completion)
-        if self.on_tokens is not None:
-            self.on_tokens(prompt + completion)
 
     def observe_ttft(self, model: str, seconds: float) -> None:
         self._ttft.labels(self.replica, self.model_label(model)).observe(seconds)

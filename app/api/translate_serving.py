@@ -14,10 +14,9 @@ from app import files
 from app.translate import glossary
 from app.translate import languages
 from app.api import protocol
-from app.api.auth import ANONYMOUS
 from app.api.error_map import to_client_error
-from app.api.rate_limit import current_principal
-from app.translate.translator import Context, Route, Translator, Usage
+from app.api.rate_limit import RateLimiter, current_principal
+from app.translate.translator import Context, Delta, Event, Route, Translator, UnitDone, Usage
 
 # The source language is guessed from the start of a document: enough text to tell, and a bounded
 # cost on the event loop however long the document is.
@@ -25,10 +24,11 @@ DETECT_CHARS = 4000
 
 
 class TranslateService:
-    def __init__(self, translator: Translator, resolve: Callable[..., Route], metrics):
+    def __init__(self, translator: Translator, resolve: Callable[..., Route], metrics, limiter: RateLimiter):
         self.translator = translator
         self.resolve = resolve  # (model name, (source, target)) -> Route; raises ModelNotFound
         self.metrics = metrics
+        self.limiter = limiter
 
     def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
                  terms: dict[str, str] | None, temperature: float) -> Context:
@@ -36,8 +36,9 @@ class TranslateService:
         source = _language(source, "source_lang") if source else languages.detect(sample[:DETECT_CHARS])
         route = self.resolve(model, (source, target))
         who = current_principal.get()  # set by the gate; None outside a request
-        return Context(rid, route.name, route.prompt_style, source, target, terms or None, temperature,
-                       route.handle, route.adapter, who.label if who is not None else ANONYMOUS)
+        return Context(request_id=rid, model=route.name, prompt_style=route.prompt_style, source=source,
+                       target=target, glossary=terms or None, temperature=temperature, handle=route.handle,
+                       adapter=route.adapter, caller=who.label if who is not None else None)
 
     async def translate(self, body: protocol.TranslateRequest) -> Response:
         rid = "tr-" + uuid.uuid4().hex
@@ -49,35 +50,38 @@ class TranslateService:
         # Size limits fail here, before any model call or a 200 header.
         pieces = await self.translator.prepare(units, "text" if body.text is not None else "segments")
         usage = Usage()
-        events = self.translator.run(pieces, len(units), ctx, usage)
         if body.stream:
+            events = self.translator.run(pieces, len(units), ctx, usage)
             return StreamingResponse(self._sse(events, ctx, usage, body.text is not None, started),
                                      media_type="text/event-stream")
-        results = [None] * len(units)
-        async for event in events:
-            if event[0] == "unit":
-                results[event[1]] = {"text": event[2], "flags": event[3]}
+        results = [{"text": unit.text, "flags": unit.flags}
+                   for unit in await self.translator.translate_all(pieces, len(units), ctx, usage)]
         self.metrics.observe_request(ctx.model, "translate", 200, time.perf_counter() - started)
         return JSONResponse(self._result(ctx, results, usage, body.text is not None))
 
-    def _result(self, ctx: Context, results: list[dict], usage: Usage, whole: bool) -> dict:
+    def _record_usage(self, ctx: Context, usage: Usage) -> None:
         self.metrics.observe_tokens(ctx.model, usage.prompt_tokens, usage.completion_tokens)
+        self.limiter.charge_current(usage.prompt_tokens + usage.completion_tokens)  # the caller's tokens/minute
+
+    def _result(self, ctx: Context, results: list[dict], usage: Usage, whole: bool) -> dict:
+        self._record_usage(ctx, usage)
         use = protocol.usage(usage.prompt_tokens, usage.completion_tokens)
         text = results[0]["text"] if whole else None
         return protocol.translation_result(ctx.request_id, ctx.model, ctx.source, ctx.target, text, results,
                                            use, usage.cached)
 
-    async def _sse(self, events: AsyncIterator[tuple], ctx: Context, usage: Usage, whole: bool,
+    async def _sse(self, events: AsyncIterator[Event], ctx: Context, usage: Usage, whole: bool,
                    started: float) -> AsyncIterator[bytes]:
         results: list[dict] = []
         status = 200
         try:
             async for event in events:
-                if event[0] == "delta" and event[2]:
-                    yield protocol.sse({"type": "delta", "segment": event[1], "text": event[2]})
-                elif event[0] == "unit":
-                    results.append({"text": event[2], "flags": event[3]})
-                    yield protocol.sse({"type": "segment", "index": event[1], "text": event[2], "flags": event[3]})
+                if isinstance(event, Delta) and event.text:
+                    yield protocol.sse({"type": "delta", "segment": event.unit, "text": event.text})
+                elif isinstance(event, UnitDone):
+                    results.append({"text": event.text, "flags": event.flags})
+                    yield protocol.sse({"type": "segment", "index": event.unit, "text": event.text,
+                                        "flags": event.flags})
             yield protocol.sse({"type": "done", **self._result(ctx, results, usage, whole)})
         except Exception as exc:  # the 200 header is gone: report in the stream, OpenAI style
             err = to_client_error(exc)
@@ -99,14 +103,12 @@ class TranslateService:
         sample = "\n".join(u.text[:DETECT_CHARS] for u in doc.units[:50])
         ctx = self._context(rid, model, source_lang, target_lang, sample or filename, terms, 0.0)
         usage = Usage()
-        translated = [""] * len(units)
+        translated: list[str] = []
         if units:
             pieces = await self.translator.prepare(units, "file")
-            async for event in self.translator.run(pieces, len(units), ctx, usage):
-                if event[0] == "unit":
-                    translated[event[1]] = event[2]
+            translated = [unit.text for unit in await self.translator.translate_all(pieces, len(units), ctx, usage)]
         output = await self.translator.pool.run(doc.rebuild, translated)
-        self.metrics.observe_tokens(ctx.model, usage.prompt_tokens, usage.completion_tokens)
+        self._record_usage(ctx, usage)
         self.metrics.observe_request(ctx.model, "translate_file", 200, time.perf_counter() - started)
         path = PurePath(filename)
         name = f"{path.stem}.{ctx.target}{path.suffix.lower()}"

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from app.translate import languages
 from app.batch.translate import JobSettings, LocalHandle, ShardTranslator
@@ -65,7 +64,7 @@ def raw_generate(model_json: str, requests_path: str, output_tokens: int, result
     from vllm import LLM, SamplingParams
 
     from app.generation import GenerateRequest
-    from deployments.llm_replica import LLMReplica
+    from deployments.llm_replica import prompt_token_ids
     from deployments.vllm_engine import _engine_kwargs
 
     model = ModelConfig.model_validate_json(model_json)
@@ -74,9 +73,9 @@ def raw_generate(model_json: str, requests_path: str, output_tokens: int, result
     started = time.perf_counter()
     llm = LLM(**kwargs)
     load_s = time.perf_counter() - started
-    fake = SimpleNamespace(engine=SimpleNamespace(tokenizer=llm.get_tokenizer()))
+    tokenizer = llm.get_tokenizer()
     requests = json.loads(Path(requests_path).read_text())
-    ids = [LLMReplica._prompt_ids(fake, GenerateRequest(request_id=str(i), **r)) for i, r in enumerate(requests)]
+    ids = [prompt_token_ids(tokenizer, GenerateRequest(request_id=str(i), **r)) for i, r in enumerate(requests)]
     params = SamplingParams(max_tokens=output_tokens, ignore_eos=True, temperature=0.0)
     started = time.perf_counter()
     outputs = llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)

@@ -82,8 +82,8 @@ class OfflineTranslate(_TranslateStage):
                 from deployments.llm_replica import LLMReplica
                 from deployments.postprocess import PostProcessor
 
-                replica = object.__new__(LLMReplica)  # its __init__ is async (a Serve feature): await it
-                await replica.__init__(self.model, default_engines()[self.model["engine"]])
+                replica = LLMReplica(self.model, default_engines()[self.model["engine"]])
+                await replica.start()
                 rewrite = fixed_length(self.fixed_max_tokens) if self.fixed_max_tokens else None
                 self.replica = replica
                 self.translator = ShardTranslator(self.settings, LocalHandle(replica, rewrite),

@@ -138,14 +138,12 @@ class ShardTranslator:
         source = s.source or languages.detect(row.text)
         for attempt in range(s.retries + 1):
             attempt_usage = Usage()
-            ctx = Context(f"{shard_id}-{row.number}-{attempt}", s.model, s.prompt_style, source, s.target,
-                          None, s.temperature, self.llm)
+            ctx = Context(request_id=f"{shard_id}-{row.number}-{attempt}", model=s.model, prompt_style=s.prompt_style,
+                          source=source, target=s.target, glossary=None, temperature=s.temperature, handle=self.llm)
             try:
                 pieces = self.translator.plan([(row.text, "plain")])
-                text = ""
-                async for event in self.translator.run(pieces, 1, ctx, attempt_usage):
-                    if event[0] == "unit":
-                        text = event[2]
+                [done] = await self.translator.translate_all(pieces, 1, ctx, attempt_usage)
+                text = done.text
                 usage.input_tokens += attempt_usage.prompt_tokens
                 usage.output_tokens += attempt_usage.completion_tokens
                 usage.cached += attempt_usage.cached

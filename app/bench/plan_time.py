@@ -42,8 +42,7 @@ def plan_once(name: str, size: int | None, max_segments: int, max_units: int) ->
     from app.translate.translator import Translator
 
     request = CATALOGUE[name].request(size)
-    translator = Translator(None, None, None)
-    translator.max_pieces = max_segments or sys.maxsize
+    translator = Translator(None, None, None, max_pieces=max_segments or sys.maxsize)
     length = len(request.data) if isinstance(request, FileUpload) else len(request.text.encode())
     gc.collect()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -18,11 +18,6 @@ from deployments.llm_replica import LLMReplica
 from deployments.postprocess import PostProcessor
 
 
-class _LocalReplica(LLMReplica):
-    def __del__(self):  # Serve awaits LLMReplica's async __del__; here `close` shuts the engine down
-        pass
-
-
 class LocalTranslator:
     """One model (and its adapters) loaded in this process, translating like the service does."""
 
@@ -35,8 +30,8 @@ class LocalTranslator:
 
     @classmethod
     async def start(cls, config: ModelConfig, engine_cls) -> "LocalTranslator":
-        replica = _LocalReplica.__new__(_LocalReplica)
-        await replica.__init__(config.model_dump(), engine_cls)  # Serve awaits the async __init__ alike
+        replica = LLMReplica(config, engine_cls)
+        await replica.start()
         return cls(replica)
 
     def route(self, adapter: str | None = None) -> Route:
@@ -44,7 +39,7 @@ class LocalTranslator:
         if adapter is not None and adapter not in found:
             raise KeyError(f"unknown adapter {adapter!r}")
         style = (found[adapter].prompt_style if adapter else None) or self.config.prompt_style
-        return Route(adapter or self.config.name, self._handle, style, adapter)
+        return Route(name=adapter or self.config.name, handle=self._handle, prompt_style=style, adapter=adapter)
 
     async def translate(self, texts: list[str], source: str, target: str, adapter: str | None = None,
                         temperature: float = 0.0, group: int = 64) -> tuple[list[str], Usage]:
@@ -56,20 +51,17 @@ class LocalTranslator:
 
         async def one(start: int) -> list[str]:
             chunk = texts[start:start + group]
-            ctx = Context(f"eval-{start}", route.name, route.prompt_style, source, target, None, temperature,
-                          route.handle, route.adapter)
+            ctx = Context(request_id=f"eval-{start}", model=route.name, prompt_style=route.prompt_style,
+                          source=source, target=target, glossary=None, temperature=temperature,
+                          handle=route.handle, adapter=route.adapter)
             pieces = self._translator.plan([(text, "plain") for text in chunk])
-            out = [""] * len(chunk)
-            async for event in self._translator.run(pieces, len(chunk), ctx, usage):
-                if event[0] == "unit":
-                    out[event[1]] = event[2]
-            return out
+            return [unit.text for unit in await self._translator.translate_all(pieces, len(chunk), ctx, usage)]
 
         parts = await asyncio.gather(*(one(i) for i in range(0, len(texts), group)))
         return [text for part in parts for text in part], usage
 
     async def close(self) -> None:
-        await self.replica.engine.shutdown()
+        await self.replica.close()
 
 
 def translate_sync(config: ModelConfig, texts: list[str], source: str, target: str,

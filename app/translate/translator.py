@@ -5,8 +5,9 @@ units -> pieces (segment.split) -> placeholders (segment.protect) -> translation
 placeholder restore) -> reassembled in order. Planning (split and protect) of a large request runs
 on the Translator's own small thread pool, never on the event loop.
 
-`Translator.run` yields events in document order as soon as the pieces before them are done, so a
-streamed answer grows front to back while later pieces are still being translated.
+`Translator.run` yields events in document order as soon as the pieces before them are done (a
+`Delta` per piece, a `UnitDone` per unit), so a streamed answer grows front to back while later
+pieces are still being translated.
 """
 
 from __future__ import annotations
@@ -74,6 +75,26 @@ class Usage:
     cached: int = 0
 
 
+@dataclass(frozen=True)
+class Delta:
+    """The translation of one more piece of unit `unit`, in document order."""
+
+    unit: int
+    text: str
+
+
+@dataclass(frozen=True)
+class UnitDone:
+    """Every piece of unit `unit` is translated: its whole text and the pieces' flags."""
+
+    unit: int
+    text: str
+    flags: list[str]
+
+
+Event = Delta | UnitDone
+
+
 @dataclass
 class _Piece:
     unit: int
@@ -83,11 +104,13 @@ class _Piece:
 
 
 class Translator:
-    def __init__(self, memory: TranslationMemory, postprocessor: Any, metrics: Any, plan_threads: int = PLAN_THREADS):
+    def __init__(self, memory: TranslationMemory, postprocessor: Any, metrics: Any, max_pieces: int = MAX_PIECES,
+                 plan_threads: int = PLAN_THREADS):
+        """`max_pieces`: most pieces one request may be split into (limits.max_segments)."""
         self.memory = memory
         self.postprocessor = postprocessor
         self.metrics = metrics
-        self.max_pieces = MAX_PIECES  # limits.max_segments, set by the router
+        self.max_pieces = max_pieces
         self.pool = CpuPool(plan_threads, "fanyi-plan")  # threads start on first use
 
     def plan(self, units: list[tuple[str, str]], param: str = "text",
@@ -117,9 +140,9 @@ class Translator:
         finally:
             stop.set()  # cancelled while running: the thread gives up at its next piece
 
-    async def run(self, pieces: list[_Piece], unit_count: int, ctx: Context, usage: Usage) -> AsyncIterator[tuple]:
-        """Translate planned pieces. Yields ("delta", unit, text) for each piece in document order,
-        and ("unit", unit, text, flags) once every piece of a unit is done.
+    async def run(self, pieces: list[_Piece], unit_count: int, ctx: Context, usage: Usage) -> AsyncIterator[Event]:
+        """Translate planned pieces. Yields a Delta for each piece in document order, and a UnitDone
+        once every piece of a unit is done.
 
         Each piece is a task, awaited in document order: whatever a piece raises (its memory key, the
         engine, cleanup) reaches this generator's consumer when its turn comes, and nothing can leave a
@@ -148,11 +171,15 @@ class Translator:
                         # The segmenter left the source's surrounding whitespace in the piece.
                         text = _keep_spacing(piece.text, text)
                     parts.append(text)
-                    yield ("delta", index, text)
-                yield ("unit", index, "".join(parts), sorted(set(flags)))
+                    yield Delta(index, text)
+                yield UnitDone(index, "".join(parts), sorted(set(flags)))
         finally:
             for task in tasks.values():
                 task.cancel()
+
+    async def translate_all(self, pieces: list[_Piece], unit_count: int, ctx: Context, usage: Usage) -> list[UnitDone]:
+        """`run` for a caller that wants only the finished units, in order."""
+        return [event async for event in self.run(pieces, unit_count, ctx, usage) if isinstance(event, UnitDone)]
 
     async def _translate(self, piece: _Piece, scope: MemoryScope, number: int, ctx: Context, usage: Usage,
                          gate: asyncio.Semaphore) -> tuple[str, list[str]]:

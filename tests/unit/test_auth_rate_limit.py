@@ -72,17 +72,16 @@ def test_too_many_wire_segments_is_a_counted_segment_limit():
     from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
+    from app.api.error_handlers import install_error_handlers
     from app.api.protocol import MAX_SEGMENTS, TranslateRequest
-    from deployments import router
 
     with pytest.raises(ValidationError) as bad:
         TranslateRequest.model_validate({"segments": ["a"] * (MAX_SEGMENTS + 1), "target_lang": "de"})
     exc = RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in bad.value.errors()])
-    # The serving app is a copy of router.api (serve.ingress pickles it): the handler must count on
-    # the app of the request, not on the module's object.
     serving = FastAPI()
-    serving.state.metrics = metrics = RouterMetrics("r1")
-    r = asyncio.run(router._invalid_body(Request({"type": "http", "app": serving, "headers": []}), exc))
+    install_error_handlers(serving, metrics := RouterMetrics("r1"))
+    handler = serving.exception_handlers[RequestValidationError]
+    r = asyncio.run(handler(Request({"type": "http", "app": serving, "headers": []}), exc))
     err = json.loads(r.body)["error"]
     assert r.status_code == 400 and err["code"] == "too_many_segments" and err["param"] == "segments"
     assert _rejected(metrics, "too_many_segments") == 1
@@ -145,12 +144,11 @@ def test_keys_have_separate_buckets():
 
 def _app(auth: AuthConfig, timeout: float | None = 5.0, clock=None) -> tuple[FastAPI, RouterMetrics]:
     app = FastAPI()
-    app.add_middleware(Gate)
     metrics = RouterMetrics("r1")
     limiter = RateLimiter(clock or Clock())
-    metrics.on_tokens = limiter.charge_current
-    app.state.gate = GateSettings(KeyRing.from_config(auth, environ={}), limiter, metrics, 2048, 4096, timeout,
-                                  auth.protect_metrics)
+    app.add_middleware(Gate, settings=GateSettings(
+        keys=KeyRing.from_config(auth, environ={}), limiter=limiter, metrics=metrics, max_request_bytes=2048,
+        max_file_bytes=4096, request_timeout_s=timeout, protect_metrics=auth.protect_metrics))
 
     @app.get("/health")
     async def health():
@@ -163,7 +161,8 @@ def _app(auth: AuthConfig, timeout: float | None = 5.0, clock=None) -> tuple[Fas
     @app.post("/v1/echo")
     async def echo(request: Request):
         body = await request.body()
-        metrics.observe_tokens("m", len(body), 0)  # as the routes do after a generation
+        metrics.observe_tokens("m", len(body), 0)  # as the serving code does after a generation
+        limiter.charge_current(len(body))
         who = current_principal.get()
         return {"bytes": len(body), "who": who.label if who else None}
 
@@ -240,9 +239,19 @@ def test_gate_times_out_before_the_answer_starts():
 # -- the OpenAPI schema -----------------------------------------------------------------------------
 
 
-def test_openapi_documents_every_operation_with_its_errors():
-    from deployments.router import api
+class _Handle:
+    """Stands in for a model's DeploymentHandle: the schema needs no model."""
 
+    def options(self, **_):
+        return self
+
+
+def test_openapi_documents_every_operation_with_its_errors():
+    from app.api.app import create_app
+    from app.api.server_state import ServerState
+
+    config = load_config({"models": [{"name": "m", "source": "m"}]})
+    api = create_app(ServerState.build(config, {"m": _Handle()}, None, replica="r1", status=dict))
     spec = api.openapi()
     operations = [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()]
     assert {p for p, _, _ in operations} >= {"/health", "/metrics", "/v1/models", "/v1/languages",

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.config import AppConfig, ConfigError, load_config
+from app.config import ConfigError, load_config
 from cluster.placement import replica_actor_options
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from app.api import protocol
 from app.errors import ContextLengthExceeded, EngineUnavailable, FanyiError, InvalidRequest, ModelNotFound
+from app.api.error_handlers import install_error_handlers
 from app.api.error_map import to_client_error
 from app.api.metrics import RouterMetrics
-from deployments import router
 
 SURROGATE = "\ud800"
 
@@ -85,8 +85,8 @@ class _Unshapeable(FanyiError):
 def app() -> TestClient:
     """The Router's exception handlers on an app whose routes fail on purpose."""
     app = FastAPI()
-    app.exception_handlers.update(router.api.exception_handlers)
     app.state.metrics = RouterMetrics("r1")
+    install_error_handlers(app, app.state.metrics)
 
     @app.get("/unexpected")
     async def unexpected():

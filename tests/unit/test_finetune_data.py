@@ -1,6 +1,5 @@
 """Training data for app.finetune: the service's prompt, loss on the answer only, early clear errors."""
 
-from pathlib import Path
 
 import pytest
 

@@ -33,10 +33,9 @@ def _app(**config) -> tuple[FastAPI, RouterMetrics]:
               **config.pop("limits", {})}
     settings = load_config({"models": [{"name": "m", "source": "m"}], "limits": limits, **config})
     app = FastAPI()
-    app.add_middleware(Gate)
     metrics = RouterMetrics("r1")
-    app.state.gate = GateSettings.from_config(settings, KeyRing.from_config(settings.auth, environ={}),
-                                              RateLimiter(), metrics)
+    app.add_middleware(Gate, settings=GateSettings.from_config(
+        settings, KeyRing.from_config(settings.auth, environ={}), RateLimiter(), metrics))
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict:

@@ -14,15 +14,10 @@ from deployments.llm_replica import LLMReplica
 MIB = 1 << 20
 
 
-class _Replica(LLMReplica):
-    def __del__(self):  # Serve awaits the async __del__; the test closes the replica itself
-        pass
-
-
 async def _replica(tiny_model) -> LLMReplica:
-    replica = _Replica.__new__(_Replica)
-    await replica.__init__({"name": "tiny", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-                            "max_model_len": 1024}, TransformersEngine)
+    replica = LLMReplica({"name": "tiny", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
+                          "max_model_len": 1024}, TransformersEngine)
+    await replica.start()
     return replica
 
 
@@ -44,9 +39,7 @@ def test_a_short_request_is_not_held_by_long_prompts_being_tokenized(tiny_model)
         latency = time.perf_counter() - started
         pending = sum(not b.done() for b in big)
         outcomes = await asyncio.gather(*big, return_exceptions=True)
-        if hasattr(replica, "tokenizing"):
-            replica.tokenizing.shutdown()
-        await replica.engine.shutdown()
+        await replica.close()
         return latency, pending, result, outcomes
 
     latency, pending, result, outcomes = asyncio.run(main())
@@ -73,7 +66,7 @@ def test_client_input_errors_are_400s_not_engine_failures(tiny_model):
                     await replica.complete(req)
                 errors.append(exc.value)
         finally:
-            await replica.engine.shutdown()
+            await replica.close()
         return errors
 
     for err, (_, param) in zip(asyncio.run(main()), cases):

@@ -13,9 +13,8 @@ import time
 import pytest
 
 from app.batch.translate import LocalHandle, NullMetrics
-from app.translate.pool import CpuPool
 from app.translate.memory import TranslationMemory
-from app.translate.translator import Context, Translator, Usage
+from app.translate.translator import Delta, UnitDone, Context, Translator, Usage
 from app.generation import GenerateChunk
 from deployments.postprocess import PostProcessor
 
@@ -37,22 +36,24 @@ class Engine:
         return GenerateChunk(self.answer(text), 10, 5, "stop")
 
 
-def _translator(memory: int = 100, metrics=None) -> Translator:
-    return Translator(TranslationMemory(memory), LocalHandle(PostProcessor()), metrics or NullMetrics())
+def _translator(memory: int = 100, metrics=None, max_pieces: int = 2000, plan_threads: int = 2) -> Translator:
+    return Translator(TranslationMemory(memory), LocalHandle(PostProcessor()), metrics or NullMetrics(),
+                      max_pieces=max_pieces, plan_threads=plan_threads)
 
 
 def _ctx(engine: Engine, temperature: float = 0.0, caller: str = "anonymous", rid: str = "t") -> Context:
-    return Context(rid, "m", "chat", "en", "de", None, temperature, LocalHandle(engine), caller=caller)
+    return Context(request_id=rid, model="m", prompt_style="chat", source="en", target="de", glossary=None,
+                   temperature=temperature, handle=LocalHandle(engine), caller=caller)
 
 
-async def _events(translator: Translator, units: list[tuple[str, str]], ctx: Context) -> list[tuple]:
+async def _events(translator: Translator, units: list[tuple[str, str]], ctx: Context) -> tuple[list, Usage]:
     pieces = translator.plan(units)
     usage = Usage()
     return [event async for event in translator.run(pieces, len(units), ctx, usage)], usage
 
 
 def _texts(events) -> list[str]:
-    return [e[2] for e in events if e[0] == "unit"]
+    return [e.text for e in events if isinstance(e, UnitDone)]
 
 
 def test_a_lone_surrogate_is_translated_not_left_hanging():
@@ -84,7 +85,7 @@ def test_any_exception_in_a_piece_reaches_the_consumer_in_document_order():
 
     with pytest.raises(RuntimeError, match="engine broke"):
         asyncio.run(asyncio.wait_for(main(), PROMPT_S))
-    assert [e[1] for e in seen] == [0, 0]  # the first unit, complete; nothing after the failing one
+    assert [e.unit for e in seen] == [0, 0]  # the first unit, complete; nothing after the failing one
 
 
 def test_an_exception_before_the_model_call_resolves_the_piece_too():
@@ -131,7 +132,7 @@ def test_a_consumer_that_stops_early_cancels_the_pieces_and_leaves_nothing_unret
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         first, pending = asyncio.run(asyncio.wait_for(main(), PROMPT_S))
         gc.collect()
-    assert first == ("delta", 0, "Hallo Welt.") and pending == set()
+    assert first == Delta(0, "Hallo Welt.") and pending == set()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
@@ -172,8 +173,7 @@ def test_html_units_get_model_markup_escaped_and_keep_their_own_tags():
 
 
 def test_large_plans_run_off_the_event_loop():
-    translator = _translator()
-    translator.max_pieces = 10**6
+    translator = _translator(max_pieces=10**6)
     units = [("A sentence. " * 20, "plain")] * 4000  # most of a second of planning, on a pool thread
     gaps = []
 
@@ -204,9 +204,7 @@ def test_large_plans_run_off_the_event_loop():
 
 
 def test_cancelled_planning_leaves_the_queue_and_stops_running_work():
-    translator = _translator()
-    translator.pool = CpuPool(1, "test-plan")  # one thread: the second plan queues behind the first
-    translator.max_pieces = 10**6
+    translator = _translator(max_pieces=10**6, plan_threads=1)  # the second plan queues behind the first
     big = [("A sentence. " * 20, "plain")] * 40000  # 4 s or more of work if nothing stopped it
     ran = threading.Event()
     plan = translator.plan
