@@ -75,6 +75,8 @@ class _Tokenizer(Tokenizer):
 
     def _add(self, event: _Event, at: int | None = None) -> None:
         event.start = self.position() if at is None else at
+        if event.kind == "start":
+            event.raw = self.raw_starttag(event.start)
         previous, self.pending = self.pending, event
         if previous is None:
             return
@@ -87,7 +89,7 @@ class _Tokenizer(Tokenizer):
         first: dict[str, str | None] = {}
         for name, value in self.starttag_attrs(attrs):
             first.setdefault(name, value)  # browsers use the first of duplicate attributes
-        self._add(_Event("start", 0, tag=tag, attrs=first, raw=self.raw_starttag(), void=void))
+        self._add(_Event("start", 0, tag=tag, attrs=first, void=void))
 
     def handle_starttag(self, tag, attrs):
         self._start(tag, attrs, tag in VOID)

@@ -55,9 +55,12 @@ def tag_part(raw: str, tag: str, attrs: dict[str, str | None], units: UnitList) 
 
     `attrs` are html.parser's values for the tag (first of duplicates), used to check our own scan.
     """
+    readable = readable_attrs(tag, attrs)
+    if not readable:
+        return None
     spans = _value_spans(raw)
     edits = []
-    for name in sorted(readable_attrs(tag, attrs), key=lambda n: spans.get(n, (0,))[0]):
+    for name in sorted(readable, key=lambda n: spans.get(n, (0,))[0]):
         value = attrs[name] or ""
         if name not in spans or html.unescape(raw[spans[name][0]:spans[name][1]]) != value:
             continue  # our scan disagrees with the parser's: leave the attribute alone

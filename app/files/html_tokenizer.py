@@ -48,18 +48,17 @@ class Tokenizer(HTMLParser):
         self.feed(_LONE.sub(_NEUTRAL, self.text))
         self.close()
 
-    def raw_starttag(self) -> str:
-        """The source of the start tag being handled."""
-        start = self.position()
-        return self.text[start:start + len(self.get_starttag_text() or "")]
+    def raw_starttag(self, start: int) -> str:
+        """The source of the start tag being handled, which starts at `start`."""
+        fed = self.get_starttag_text() or ""
+        return fed if _NEUTRAL not in fed else self.text[start:start + len(fed)]
 
     def starttag_attrs(self, attrs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
         """The start tag's attributes as html.parser reads them from the source."""
-        raw = self.raw_starttag()
-        if raw == self.get_starttag_text():
+        if _NEUTRAL not in (self.get_starttag_text() or ""):
             return attrs
         reader = _AttributeReader()
-        reader.feed(raw)
+        reader.feed(self.raw_starttag(self.position()))
         reader.close()
         return reader.attrs
 

@@ -1,14 +1,15 @@
 """Where the text the model must copy verbatim lies (URLs, code, markup, placeholders): segment.protect
 masks these spans with ⟦n⟧ tokens.
 
-Finding them takes time linear in the text, whatever it holds. One alternation finds the
-leftmost span as `re.finditer` over the plain pattern would, except that constructs with a lazy body
-(`code spans`, <code>…</code>, <!-- … -->, {{…}}) match only their opener there: the closer is looked
-up in a table built once per text, so a thousand openers that never close cost a thousand lookups, not
-a thousand scans to the end. The e-mail local part is anchored at the start of its run (and at the
-one place inside a run a previous match can leave the scan), and quantifiers that could only give
-characters back in vain are possessive. tests/unit/test_segment.py checks the spans against the plain
-pattern on random text.
+Finding them takes time linear in the text, whatever it holds. One alternation finds the leftmost span
+as `re.finditer` over the plain pattern would, except that link targets and e-mails are found from
+their anchors ("](", "@") and constructs with a lazy body (`code spans`, <code>…</code>, <!-- … -->,
+{{…}}) match only their opener there: the closer is looked up in a table built once per text
+(app/translate/closers.py), so a thousand openers that never close cost a thousand lookups, not a thousand
+scans to the end. An e-mail starts where the run of local-part characters before its "@" starts (or
+at the one place inside a run where a previous match can leave the scan), and quantifiers that could
+only give characters back in vain are possessive. tests/unit/test_segment.py checks the spans
+against the plain pattern on random text.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 import itertools
 import re
 import string
-from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from typing import Iterator
+
+from app.translate.closers import Closers
 
 # A placeholder as restore reads it back, model mangling included; protect masks such text in a source, so a
 # literal "[[3]]" stays literal (and app.translate.glossary refuses glossary terms of this shape).
@@ -32,12 +34,14 @@ _LOCAL = r"A-Za-z0-9._%+\-"
 _LOCAL_FOLDED = _LOCAL + "\u0130\u0131\u017f\u212a"
 _LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-\u0130\u0131\u017f\u212a")
 _DOMAIN = r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-# (kind, first character, the rest) in the order they are tried at one position. Each alternative starts
-# with a plain character or set, so the engine leaves an alternative after one comparison; the rest
-# ignores case. ticks, code, comment and braces are openers only: their closers are looked up.
+# (kind, first characters, the rest) in the order they are tried at one position. Every branch of the
+# pattern starts with one plain character, so the engine skips in C over text where nothing can start
+# (a MiB of letters in 15 ms instead of 200); the rest ignores case. Link targets and e-mails start
+# after "](" and before "@" whatever their first character: they are found from those anchors
+# (_Anchored). ticks, code, comment and braces are openers only: their closers are looked up.
 _ALTERNATIVES = [
-    ("slot", "[⟦〚]", r"\s*\d+\s*(?:⟧|〛|\]\s*\])"),  # SLOT
-    ("slot", r"\[", r"\s*\[\s*\d+\s*(?:⟧|〛|\]\s*\])"),
+    ("slot", "⟦〚", r"\s*\d+\s*(?:⟧|〛|\]\s*\])"),  # SLOT
+    ("slot", "[", r"\s*\[\s*\d+\s*(?:⟧|〛|\]\s*\])"),
     # Inline code span, on one line: closed by the next run of as many backticks. Most are matched
     # whole by the first form (no backtick inside); the rest by the opener and a lookup.
     ("ticks_span", "`", r"(?P<run>`*+)(?#mark)[^`\n]++`(?P=run)(?!`)"),
@@ -46,36 +50,38 @@ _ALTERNATIVES = [
     ("comment", "<", "!--"),
     ("tag", "<", r"/?[A-Za-z][\w:.-]*+(?:\s[^<>]*+)?/?>"),  # HTML/XML tag
     ("ref", "&", r"(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"),  # character reference
-    ("target", r"[^()\s](?<=\]\(.)", r"[^()\s]*+(?:\([^()\s]*+\)[^()\s]*+)*+(?=[)\s])"),  # markdown link target
-    ("url", "[Hh]", rf"ttps?://{_URL_CHAR}+"),
-    ("url", "[Ff]", rf"tp://{_URL_CHAR}+"),
-    ("url", "[Ww]", rf"ww\.{_URL_CHAR}+"),
-    ("email", f"[{_LOCAL_FOLDED}](?<![{_LOCAL_FOLDED}].)", rf"[{_LOCAL}]*+{_DOMAIN}"),  # at the start of its run
-    ("braces", r"\{", r"\{"),  # {{x}}
-    ("brace", r"\$", r"\{[^{}\n]*+\}"),  # ${x}
-    ("brace", r"\{", r"[A-Za-z_0-9][\w.\-]*+(?:[!:][^{}\n]*+)?\}"),  # {name} {0} {x:>8}
+    ("target", None, r"[^()\s]++(?:\([^()\s]*+\)[^()\s]*+)*+(?=[)\s])"),  # markdown link target, after "]("
+    ("url", "Hh", rf"ttps?://{_URL_CHAR}+"),
+    ("url", "Ff", rf"tp://{_URL_CHAR}+"),
+    ("url", "Ww", rf"ww\.{_URL_CHAR}+"),
+    ("email", None, _DOMAIN),  # after its whole local part (a run of [_LOCAL] before "@")
+    ("braces", "{", r"\{"),  # {{x}}
+    ("brace", "$", r"\{[^{}\n]*+\}"),  # ${x}
+    ("brace", "{", r"[A-Za-z_0-9][\w.\-]*+(?:[!:][^{}\n]*+)?\}"),  # {name} {0} {x:>8}
     # printf family: %s %d %1$s %(name)s %.2f %ld %@ %%; never "50% off" or "20%off".
     ("printf", "%", r"(?:\d++\$)?(?:\([A-Za-z_]\w*+\))?[-+#0]*+(?:\d++|\*)?(?:\.(?:\d++|\*))?"
                     r"(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGcrsa@%](?![A-Za-z])"),
 ]
+_KINDS = [kind for kind, _, _ in _ALTERNATIVES]
 _OPENERS = frozenset(("ticks", "code", "comment", "braces"))
-_FINAL = frozenset(f"{kind}_{i}" for i, (kind, _, _) in enumerate(_ALTERNATIVES) if kind not in _OPENERS | {"url"})
-_TICK_RUN = re.compile("`+")
-_NEWLINE = re.compile("\n")
+_GROUPS = {f"a{i}_{j}": i for i, (_, firsts, _) in enumerate(_ALTERNATIVES) for j in range(len(firsts or ""))}
+_FINAL = frozenset(name for name, i in _GROUPS.items() if _KINDS[i] not in _OPENERS | {"url"})
 _ALL = frozenset(range(len(_ALTERNATIVES)))
-_URL_ALTERNATIVES = frozenset(i for i, (kind, _, _) in enumerate(_ALTERNATIVES) if kind == "url")
+_URL_ALTERNATIVES = frozenset(i for i, kind in enumerate(_KINDS) if kind == "url")
+_TARGET, _EMAIL = (_KINDS.index(kind) for kind in ("target", "email"))
+_TARGET_AT = re.compile(_ALTERNATIVES[_TARGET][2])
+_LINK = re.compile(r"\]\(")
 _LOCAL_RUN = re.compile(f"[{_LOCAL_FOLDED}]*")
 _EMAIL_DOMAIN = re.compile(_DOMAIN, re.IGNORECASE)
-_CLOSERS = {"gt": (re.compile(">"), 1), "comment": (re.compile("-->"), 3), "braces": (re.compile(r"(?=\}\})"), 2),
-            "code": (re.compile(r"</(code|kbd|samp|var|tt)\s*+>", re.IGNORECASE), 0)}
 
 
 @lru_cache(maxsize=64)
 def _alternation(alive: frozenset[int], after: int = -1) -> re.Pattern:
-    """The alternatives in `alive` (those past index `after`) as one pattern; the empty group after the
-    first character names the alternative that matched (m.lastgroup)."""
-    return re.compile("|".join(f"{first}{_named(rest, f'{kind}_{i}')}" for i, (kind, first, rest)
-                               in enumerate(_ALTERNATIVES) if i in alive and i > after))
+    """The alternatives in `alive` (those past index `after`) as one pattern, one branch per first
+    character; the empty group after it names the alternative that matched (m.lastgroup)."""
+    return re.compile("|".join(re.escape(first) + _named(rest, f"a{i}_{j}")
+                               for i, (kind, firsts, rest) in enumerate(_ALTERNATIVES) if i in alive and i > after
+                               for j, first in enumerate(firsts or "")))
 
 
 def _named(rest: str, name: str) -> str:
@@ -86,76 +92,32 @@ def _named(rest: str, name: str) -> str:
     return f"(?P<{name}>)(?i:{rest})"
 
 
-class _Closers:
-    """Where closers lie in one text, found on first need; each lookup is then a binary search."""
+class _Anchored:
+    """Link targets and e-mails, found from "](" and "@" and handed out in text order."""
 
     def __init__(self, text: str):
-        self.text = text
-        self.found: dict[str, dict[str, list[tuple[int, int]]]] = {}
-        self.runs: _TickRuns | None = None
+        found = []
+        if "](" in text:
+            for link in _LINK.finditer(text):
+                target = _TARGET_AT.match(text, link.end())
+                if target:
+                    found.append((link.end(), _TARGET, target.end()))
+        if "@" in text:
+            backwards = None  # a local part is the run of its characters before "@", measured backwards
+            for domain in _EMAIL_DOMAIN.finditer(text):  # in C: only "@" with a domain cost Python work
+                at = domain.start()
+                backwards = text[::-1] if backwards is None else backwards
+                start = at - (_LOCAL_RUN.match(backwards, len(text) - at).end() - (len(text) - at))
+                if start < at:
+                    found.append((start, _EMAIL, domain.end()))
+        self.found = sorted(found)
+        self.next = 0
 
-    def after(self, kind: str, pos: int, name: str = "") -> int | None:
-        """End of the first closer of `kind` (of element `name`) starting at or after pos."""
-        if kind not in self.found:
-            pattern, size = _CLOSERS[kind]
-            table: dict[str, list[tuple[int, int]]] = {}
-            for m in pattern.finditer(self.text):
-                key = m[1].lower() if kind == "code" else ""
-                table.setdefault(key, []).append((m.start(), m.end() if kind == "code" else m.start() + size))
-            self.found[kind] = table
-        spans = self.found[kind].get(name, [])
-        i = bisect_left(spans, (pos,))
-        return spans[i][1] if i < len(spans) else None
-
-    def ticks(self) -> _TickRuns:
-        if self.runs is None:
-            self.runs = _TickRuns(self.text)
-        return self.runs
-
-
-class _TickRuns:
-    """The text's backtick runs: which run closes a code span is a lookup."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.spans = [m.span() for m in _TICK_RUN.finditer(text)]
-        self.by_length: dict[int, list[int]] = {}  # run length -> starts of runs of exactly that length
-        for start, end in self.spans:
-            self.by_length.setdefault(end - start, []).append(start)
-        self.newlines = [m.start() for m in _NEWLINE.finditer(text)]
-        self._shortest_after: list[int] | None = None
-
-    def _line_end(self, pos: int) -> int:
-        line = bisect_left(self.newlines, pos)
-        return self.newlines[line] if line < len(self.newlines) else len(self.text)
-
-    def close(self, run_end: int, length: int) -> int | None:
-        """End of the first run of exactly `length` backticks after run_end, on the same line."""
-        starts = self.by_length.get(length, [])
-        i = bisect_right(starts, run_end)
-        return starts[i] + length if i < len(starts) and starts[i] < self._line_end(run_end) else None
-
-    def inner(self, start: int, run_end: int) -> tuple[int, int] | None:
-        """The span opened inside the run [start, run_end) by its last n backticks, for the largest n
-        that a later run closes (the plain pattern tries each position of the run in turn)."""
-        if self._shortest()[bisect_left(self.spans, (start,))] >= run_end - start:
-            return None
-        lengths = sorted(self.by_length)
-        for length in reversed(lengths[:bisect_left(lengths, run_end - start)]):
-            end = self.close(run_end, length)
-            if end is not None:
-                return run_end - length, end
-        return None
-
-    def _shortest(self) -> list[int]:
-        """The shortest run after each run on its line: without a shorter one, no span opens inside a run."""
-        if self._shortest_after is None:
-            spans, shortest = self.spans, [len(self.text) + 1] * len(self.spans)
-            for i in range(len(spans) - 2, -1, -1):
-                if self._line_end(spans[i][0]) > spans[i + 1][0]:
-                    shortest[i] = min(spans[i + 1][1] - spans[i + 1][0], shortest[i + 1])
-            self._shortest_after = shortest
-        return self._shortest_after
+    def first(self, pos: int) -> tuple[int, int, int] | None:
+        """(start, alternative, end) of the first one starting at or after pos."""
+        while self.next < len(self.found) and self.found[self.next][0] < pos:
+            self.next += 1
+        return self.found[self.next] if self.next < len(self.found) else None
 
 
 class _Scanner:
@@ -164,7 +126,8 @@ class _Scanner:
 
     def __init__(self, text: str):
         self.text = text
-        self.closers = _Closers(text)
+        self.closers = Closers(text)
+        self.anchored = _Anchored(text)
         self.alive = _ALL
         self.run = (0, 0, None)  # the e-mail local-part run last measured: start, end, e-mail end or None
 
@@ -179,6 +142,12 @@ class _Scanner:
                     pos = email
                     continue
             m = pattern.search(text, pos)
+            anchored = self.anchored.first(pos)
+            if anchored and (m is None or anchored[:2] < (m.start(), _GROUPS[m.lastgroup])):
+                pos = anchored[2]
+                after_match = True
+                yield anchored[0], pos
+                continue
             if m is None:
                 return
             if m.lastgroup in _FINAL:  # most matches: nothing to look up
@@ -194,16 +163,19 @@ class _Scanner:
 
     def _complete(self, m: re.Match) -> tuple[tuple[int, int] | None, int]:
         """The span found at m's position (None if none) and where the scan resumes."""
-        kind, index = m.lastgroup.rsplit("_", 1)
-        start = m.start()
+        index = _GROUPS[m.lastgroup]
+        kind, start = _KINDS[index], m.start()
         if kind == "url":
             return (start, _url_end(m[0], start)), m.end()
         if kind not in _OPENERS:
             return (start, m.end()), m.end()
-        end = self._closer(kind, int(index), m)
+        end = self._closer(kind, index, m)
         if end is not None:
             return (start, end), end
-        rest = _alternation(self.alive, int(index)).match(self.text, start)
+        rest = _alternation(self.alive, index).match(self.text, start)
+        anchored = self.anchored.first(start)
+        if anchored and anchored[0] == start and (rest is None or anchored[1] < _GROUPS[rest.lastgroup]):
+            return anchored[::2], anchored[2]
         if rest is not None:
             span, resume = self._complete(rest)
             if span is not None:
