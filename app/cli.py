@@ -16,11 +16,13 @@ Ray Data or fine-tuning's torch load only for the command that needs them.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 
 # subcommand -> "module:function" taking argv and returning an exit status
 COMMANDS = {
-    "serve": "app.local_serve:main",
+    "serve": "app.cli:serve",
     "batch": "app.batch.cli:main",
     "eval": "app.tools.eval:main",
     "finetune": "app.finetune.loop:main",
@@ -29,6 +31,23 @@ COMMANDS = {
     "check": "app.tools.client_check:main",
     "models": "app.models.default:main",
 }
+
+
+def serve(argv: list[str]) -> int:
+    """`fanyi serve [CONFIG]`: what `make serve` runs (cluster/loopback.py: Ray on 127.0.0.1 only),
+    started in the config's folder, so relative model and adapter folders start at the config file."""
+    if len(argv) > 1 or argv[:1] in (["-h"], ["--help"]):
+        print("usage: fanyi serve [SERVE_CONFIG.yaml]   (default: ./serve_config.yaml)")
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    config = Path(argv[0] if argv else "serve_config.yaml").resolve()
+    if not config.is_file():
+        print(f"fanyi serve: no such config file: {config}", file=sys.stderr)
+        return 2
+    from cluster.loopback import main as serve_loopback
+
+    os.chdir(config.parent)
+    serve_loopback([config.name])  # replaces this process with `serve run`
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

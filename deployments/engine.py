@@ -73,10 +73,6 @@ class Engine(abc.ABC):
         given. Closing the iterator early must abort the request in the engine."""
 
     @abc.abstractmethod
-    async def abort(self, request_id: str) -> None:
-        """Stop a request and free its resources; unknown ids are ignored."""
-
-    @abc.abstractmethod
     async def check_health(self) -> None:
         """Raise if the engine can no longer serve (its process died, its loop errored)."""
 

@@ -23,7 +23,6 @@ class TransformersEngine(Engine):
     def __init__(self, config):
         super().__init__(config)
         self._lock = asyncio.Lock()
-        self._cancelled: dict[str, threading.Event] = {}
         self._waiting = 0
         self._running = 0
         self._failed: str | None = None
@@ -69,7 +68,6 @@ class TransformersEngine(Engine):
         self, request_id: str, prompt_token_ids: list[int], sampling: SamplingOptions, adapter: str | None = None
     ) -> AsyncIterator[EngineOutput]:
         cancel = threading.Event()
-        self._cancelled[request_id] = cancel
         self._waiting += 1
         acquired = False
         try:
@@ -94,10 +92,8 @@ class TransformersEngine(Engine):
         finally:
             if not acquired:
                 self._waiting -= 1  # cancelled while still queued for the lock
-            self._cancelled.pop(request_id, None)
 
     def _decode(self, prompt_ids, sampling: SamplingOptions, cancel: threading.Event, emit, adapter) -> None:
-        torch = self._torch
         try:
             with _adapter_scope(self._model, adapter):
                 self._decode_tokens(prompt_ids, sampling, cancel, emit)
@@ -136,11 +132,6 @@ class TransformersEngine(Engine):
                 delta, text = full[len(text):], full
                 emit(EngineOutput(delta, 1, None))
         emit(EngineOutput("", 0, finish))
-
-    async def abort(self, request_id: str) -> None:
-        event = self._cancelled.get(request_id)
-        if event is not None:
-            event.set()
 
     async def check_health(self) -> None:
         if self._failed:

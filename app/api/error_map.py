@@ -46,13 +46,15 @@ def log_client_error(err: FanyiError, request_id: str | None = None) -> None:
 
 
 def _unexpected(exc: BaseException, request_id: str | None) -> FanyiError:
-    name = type(exc).__name__
-    if name == "BackPressureError":  # Serve's max_queued_requests was reached
+    from ray.exceptions import RayActorError
+    from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+    if isinstance(exc, BackPressureError):  # Serve's max_queued_requests was reached
         err = Overloaded("the model's queue is full; retry shortly")
         log_client_error(err, request_id)
         return err
-    if name in ("ActorDiedError", "RayActorError", "ActorUnavailableError", "DeploymentUnavailableError"):
-        _log(logging.WARNING, "request %s: replica unavailable: %s", request_id, name)
+    if isinstance(exc, (RayActorError, DeploymentUnavailableError)):  # ActorDiedError, ActorUnavailableError too
+        _log(logging.WARNING, "request %s: replica unavailable: %s", request_id, type(exc).__name__)
         return EngineUnavailable("the model replica is restarting; retry shortly")
     request_id = request_id or current_request_id()
     _log(logging.ERROR, "request %s failed", request_id, exc_info=exc)

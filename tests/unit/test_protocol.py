@@ -60,10 +60,13 @@ def test_errors_survive_pickling_with_their_fields():
 
 
 def test_client_errors_hide_internals():
-    class BackPressureError(Exception):
-        pass
+    from ray.exceptions import ActorDiedError
+    from ray.serve.exceptions import BackPressureError
 
-    assert isinstance(to_client_error(BackPressureError("queue"), "r1"), Overloaded)
+    assert isinstance(to_client_error(BackPressureError(num_queued_requests=9, max_queued_requests=8), "r1"),
+                      Overloaded)
+    assert to_client_error(ActorDiedError(), "r1").code == "engine_unavailable"
+    assert to_client_error(type("BackPressureError", (Exception,), {})("named alike"), "r1").status_code == 500
     err = to_client_error(RuntimeError("/secret/path.py line 3"), "r2")
     assert err.status_code == 500 and "secret" not in err.message and "r2" in err.message
 
