@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 MODEL_DIR ?= models/gemma-3-270m
 
-.PHONY: install model serve browser test test-unit clean
+.PHONY: install model serve browser lint test test-unit clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ browser:
 	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && test -e $(CJK_FONT) \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei)
 
-test: install browser
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint browser
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests
 
 test-unit: install

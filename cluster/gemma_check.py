@@ -20,11 +20,13 @@ import sys
 from pathlib import Path
 
 SMALL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
-SENTENCES = ["The quick brown fox jumps over the lazy dog. Machine translation has improved a lot in recent "
-             "years, thanks to large language models.",
-             "中国国家统计局周一公布，10月份全国居民消费价格同比上涨2.1%。",
-             "Chinese: 你好，世界！\nEnglish: Hello, world!\n\n  tabs\tand  spaces ",
-             "Übersetzung ins Deutsche: „Straße“ – naïve café."]
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog. Machine translation has improved a lot in recent "
+    "years, thanks to large language models.",
+    "中国国家统计局周一公布，10月份全国居民消费价格同比上涨2.1%。",
+    "Chinese: 你好，世界！\nEnglish: Hello, world!\n\n  tabs\tand  spaces ",
+    "Übersetzung ins Deutsche: „Straße“ – naïve café.",
+]
 
 
 def weights_digest(model_dir: Path) -> str:
@@ -49,8 +51,9 @@ def reference(model_dir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in SMALL_FILES:
         shutil.copy(model_dir / name, out / name)
-    (out / "digests.json").write_text(json.dumps(
-        {"weights": weights_digest(model_dir), "token_ids": token_ids(model_dir)}, indent=1))
+    (out / "digests.json").write_text(
+        json.dumps({"weights": weights_digest(model_dir), "token_ids": token_ids(model_dir)}, indent=1)
+    )
     print("reference written to", out)
 
 
@@ -84,13 +87,15 @@ def losses(model_dir: Path, data_dir: Path, device: str, variants: list[str]) ->
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     wmt = data_dir / "wmt21"
-    pairs = data.pairs_from_files([(wmt / "newstest2021.zh-en.src.zh", wmt / "newstest2021.zh-en.ref.A.en")],
-                                  "zh", "en", False)[:16]
+    pairs = data.pairs_from_files(
+        [(wmt / "newstest2021.zh-en.src.zh", wmt / "newstest2021.zh-en.ref.A.en")], "zh", "en", False
+    )[:16]
     ids = tokenizer(SENTENCES[0], return_tensors="pt").input_ids.to(device)
     for variant in variants or ["float32/eager", "float32/sdpa", "bfloat16/eager", "bfloat16/sdpa"]:
         dtype, attn = variant.split("/")
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=getattr(torch, dtype),
-                                                     attn_implementation=attn)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=getattr(torch, dtype), attn_implementation=attn
+        )
         model = model.to(device).eval()
         model.get_base_model = lambda model=model: model  # answer_loss expects a peft wrapper
         with torch.no_grad():

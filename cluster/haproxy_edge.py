@@ -56,8 +56,11 @@ def with_edge_settings(config: str, header_timeout_s: int, error_408_path: str) 
             continue  # ours replace any Serve might render some day
         out.append(line)
         if line.strip() == "defaults":
-            out += [f"    timeout http-request {header_timeout_s}s", "    option http-buffer-request",
-                    f"    errorfile 408 {error_408_path}"]
+            out += [
+                f"    timeout http-request {header_timeout_s}s",
+                "    option http-buffer-request",
+                f"    errorfile 408 {error_408_path}",
+            ]
         elif section == "frontend http_frontend" and line.strip().startswith("bind "):
             out.extend("    " + rule for rule in REQUEST_ID_RULES)
     return "\n".join(out) + "\n"

@@ -19,11 +19,12 @@ from ray import serve
 
 from app.api.auth import forwarded_key_env
 from app.config import AppConfig, ConfigError, ModelConfig, load_config
-from cluster.placement import replica_actor_options, actor_options
+from cluster.placement import actor_options, replica_actor_options
 from deployments.engine import Engine
 from deployments.llm_replica import LLMDeployment
 from deployments.postprocess import PostProcessor
 from deployments.router import Router
+
 
 def default_engines() -> dict[str, type[Engine]]:
     from deployments.hf_engine import TransformersEngine
@@ -37,13 +38,16 @@ def _check_engine_args(model: ModelConfig) -> None:
         return
     try:
         from deployments.vllm_engine import engine_arg_names
+
         known = engine_arg_names()
     except ImportError:  # vllm is not installed where the app is built; the replica will check
         return
     unknown = sorted(set(model.engine_args) - known)
     if unknown:
-        raise ConfigError(f"invalid fanyi application config:\n  args.models.{model.name}.engine_args: "
-                          f"unknown vLLM engine arguments {unknown}")
+        raise ConfigError(
+            f"invalid fanyi application config:\n  args.models.{model.name}.engine_args: "
+            f"unknown vLLM engine arguments {unknown}"
+        )
 
 
 def _app_runtime_env() -> dict[str, Any]:
@@ -69,16 +73,20 @@ def build_from_config(config: AppConfig, engines: dict[str, type[Engine]] | None
             "ray_actor_options": replica_actor_options(model),
         }
         handles[model.name] = serve.deployment(LLMDeployment).options(**options).bind(init, engines[model.engine])
-    postprocessor = serve.deployment(PostProcessor).options(
-        **config.postprocessor.serve_options(), name="PostProcessor",
-        ray_actor_options=actor_options(config.postprocessor.num_cpus),
-    ).bind()
+    postprocessor = (
+        serve.deployment(PostProcessor)
+        .options(
+            **config.postprocessor.serve_options(),
+            name="PostProcessor",
+            ray_actor_options=actor_options(config.postprocessor.num_cpus),
+        )
+        .bind()
+    )
     router_init = config.model_dump(exclude={"router": True, "models": {"__all__": {"deployment"}}})
     router_options = {
         **config.router.serve_options(),
         "name": "Router",
-        "ray_actor_options": actor_options(config.router.num_cpus,
-                                           forwarded_key_env(config.auth, _app_runtime_env())),
+        "ray_actor_options": actor_options(config.router.num_cpus, forwarded_key_env(config.auth, _app_runtime_env())),
     }
     return serve.deployment(Router).options(**router_options).bind(handles, router_init, postprocessor)
 

@@ -8,8 +8,9 @@ replica by the builder, which is how tests and the transformers-vs-vLLM comparis
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.config import ModelConfig
@@ -48,7 +49,7 @@ class EngineStats:
 class Engine(abc.ABC):
     """One model instance. Implementations must be safe to drive from a single asyncio loop."""
 
-    def __init__(self, config: "ModelConfig"):
+    def __init__(self, config: ModelConfig):
         self.config = config
 
     @abc.abstractmethod
@@ -80,7 +81,7 @@ class Engine(abc.ABC):
     async def stats(self) -> EngineStats:
         """Live load of this engine."""
 
-    async def shutdown(self) -> None:
+    async def shutdown(self) -> None:  # noqa: B027 (optional: engines with nothing to release skip it)
         """Release the model; the default does nothing."""
 
 

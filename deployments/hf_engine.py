@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from app.errors import EngineUnavailable
 from deployments.engine import Engine, EngineOutput, EngineStats, SamplingOptions
@@ -45,7 +45,8 @@ class TransformersEngine(Engine):
             with torch.device(device):
                 model = AutoModelForCausalLM.from_config(
                     AutoConfig.from_pretrained(self.config.source),
-                    dtype=getattr(torch, dtype) if dtype != "auto" else torch.bfloat16)
+                    dtype=getattr(torch, dtype) if dtype != "auto" else torch.bfloat16,
+                )
         else:
             model = AutoModelForCausalLM.from_pretrained(self.config.source, dtype=dtype)
         self._model = _with_adapters(model, self.config.adapters).to(device).eval()
@@ -79,8 +80,7 @@ class TransformersEngine(Engine):
                     loop = asyncio.get_running_loop()
                     queue: asyncio.Queue = asyncio.Queue()
                     emit = lambda item: loop.call_soon_threadsafe(queue.put_nowait, item)  # noqa: E731
-                    worker = loop.run_in_executor(None, self._decode, prompt_token_ids, sampling, cancel, emit,
-                                                  adapter)
+                    worker = loop.run_in_executor(None, self._decode, prompt_token_ids, sampling, cancel, emit, adapter)
                     while (item := await queue.get()) is not _DONE:
                         if isinstance(item, BaseException):
                             raise EngineUnavailable("the model engine failed; retry the request") from item
@@ -127,9 +127,9 @@ class TransformersEngine(Engine):
                 full = self._tok.decode(out_ids, skip_special_tokens=True)
                 cut = _stop_at(full, sampling.stop)
                 if cut is not None:
-                    emit(EngineOutput(full[len(text):cut], 1, "stop"))
+                    emit(EngineOutput(full[len(text) : cut], 1, "stop"))
                     return
-                delta, text = full[len(text):], full
+                delta, text = full[len(text) :], full
                 emit(EngineOutput(delta, 1, None))
         emit(EngineOutput("", 0, finish))
 

@@ -18,14 +18,15 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator
+from typing import Any
 
-from app.config import ModelConfig
-from app.generation import GenerateChunk, GenerateRequest
-from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
 from app.api.error_map import ClientErrorsAtInfo
 from app.api.protocol import unencodable
+from app.config import ModelConfig
+from app.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest, ModelNotFound
+from app.generation import GenerateChunk, GenerateRequest
 from deployments.engine import Engine, SamplingOptions
 
 logger = logging.getLogger("fanyi.replica")
@@ -172,8 +173,12 @@ class LLMDeployment(LLMReplica):
         from ray import serve
 
         replica = serve.get_replica_context().replica_id.unique_id
-        return {"model": self.config.name, "max_model_len": self.engine.max_model_len, "replica": replica,
-                "prompt_style": self.config.prompt_style}
+        return {
+            "model": self.config.name,
+            "max_model_len": self.engine.max_model_len,
+            "replica": replica,
+            "prompt_style": self.config.prompt_style,
+        }
 
     async def record_routing_stats(self) -> dict[str, float]:
         """Serve collects this for request routers; a custom router can prefer idle engines."""

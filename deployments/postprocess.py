@@ -11,6 +11,13 @@ from app.translate.postprocess import clean_piece
 
 
 class PostProcessor:
-    async def clean(self, source: str, output: str, target_lang: str, glossary: dict[str, str] | None,
-                    slots: dict[str, str], fmt: str = "plain") -> dict:
+    async def clean(
+        self,
+        source: str,
+        output: str,
+        target_lang: str,
+        glossary: dict[str, str] | None,
+        slots: dict[str, str],
+        fmt: str = "plain",
+    ) -> dict:
         return clean_piece(source, output, target_lang, glossary, slots, fmt)

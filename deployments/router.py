@@ -30,8 +30,13 @@ class Router:
         app_config = AppConfig.model_validate(config)
         context = serve.get_replica_context()
         deployments = {m.name: m.deployment_name for m in app_config.models}
-        self.state = ServerState.build(app_config, models, postprocessor, replica=context.replica_id.unique_id,
-                                       status=functools.partial(serve_statuses, context.app_name, deployments))
+        self.state = ServerState.build(
+            app_config,
+            models,
+            postprocessor,
+            replica=context.replica_id.unique_id,
+            status=functools.partial(serve_statuses, context.app_name, deployments),
+        )
         self.state.health.start()  # dies with the replica's process
         keys = self.state.keys
         logger.info("access control: %s", f"{len(keys)} API keys" if keys.enabled else "open (no API keys)")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from app.errors import EngineUnavailable, InvalidRequest
 from deployments.engine import Engine, EngineOutput, EngineStats, SamplingOptions, adapter_rank
@@ -82,8 +83,7 @@ def _lora_kwargs(adapters, device: str) -> dict[str, Any]:
         # model's continuation to the adapter's). One slot more than there are adapters stays empty
         # (zeros), since vLLM fills the first free slot, so -1 lands on nothing. CUDA kernels skip -1.
         slots = len(adapters) + 1
-    return {"enable_lora": True, "max_lora_rank": slot, "max_loras": slots,
-            "max_cpu_loras": max(len(adapters), slots)}
+    return {"enable_lora": True, "max_lora_rank": slot, "max_loras": slots, "max_cpu_loras": max(len(adapters), slots)}
 
 
 class _SchedulerStatsLogger:
@@ -140,9 +140,12 @@ class VLLMEngine(Engine):
         args = AsyncEngineArgs(**_engine_kwargs(self.config))
         # Loading takes seconds to minutes; in a thread it keeps the replica's event loop free for
         # Serve's health checks. vLLM starts its output loop lazily, on the first request's loop.
-        self._engine = await asyncio.to_thread(AsyncLLMEngine.from_engine_args, args,
-                                               usage_context=usage_context(self.config.workload),
-                                               stat_loggers=[factory])
+        self._engine = await asyncio.to_thread(
+            AsyncLLMEngine.from_engine_args,
+            args,
+            usage_context=usage_context(self.config.workload),
+            stat_loggers=[factory],
+        )
         self._tokenizer = self._engine.get_tokenizer()
         if hasattr(self._tokenizer, "__await__"):  # older releases made get_tokenizer async
             self._tokenizer = await self._tokenizer

@@ -54,12 +54,41 @@ def write_tiny_adapter(model_dir: Path, out_dir: Path) -> Path:
     src, ref = work / "train.zh", work / "train.en"
     src.write_text("".join(f"我们明天见第{i}次。\n" for i in range(48)), encoding="utf-8")
     ref.write_text("".join(f"See you tomorrow, time {i}.\n" for i in range(48)), encoding="utf-8")
-    main(["--base", str(model_dir), "--train", str(src), str(ref), "--source", "zh", "--target", "en",
-          "--out", str(work / "adapter"), "--epochs", "4", "--batch-size", "8", "--rank", "8", "--alpha", "16",
-          # Enough to change the tiny model's greedy answer to its training prompts (test_finetune
-          # checks that base-model requests batched with adapter requests do not run through it).
-          "--learning-rate", "5e-3",
-          "--eval-engine", "none", "--quantization", "none", "--prompt-style", "plain", "--holdout", "0.1"])
+    main(
+        [
+            "--base",
+            str(model_dir),
+            "--train",
+            str(src),
+            str(ref),
+            "--source",
+            "zh",
+            "--target",
+            "en",
+            "--out",
+            str(work / "adapter"),
+            "--epochs",
+            "4",
+            "--batch-size",
+            "8",
+            "--rank",
+            "8",
+            "--alpha",
+            "16",
+            # Enough to change the tiny model's greedy answer to its training prompts (test_finetune
+            # checks that base-model requests batched with adapter requests do not run through it).
+            "--learning-rate",
+            "5e-3",
+            "--eval-engine",
+            "none",
+            "--quantization",
+            "none",
+            "--prompt-style",
+            "plain",
+            "--holdout",
+            "0.1",
+        ]
+    )
     os.replace(work / "adapter", out_dir)
     shutil.rmtree(work, ignore_errors=True)
     return out_dir
@@ -68,32 +97,50 @@ def write_tiny_adapter(model_dir: Path, out_dir: Path) -> Path:
 def app_config(tiny_model: Path, port: int, replicas: int = 1) -> dict:
     """Two models: the tiny model on vLLM-CPU and the same weights on the transformers engine, each
     with the tiny LoRA adapter."""
-    small = {"num_cpus": 0.5, "max_ongoing_requests": 16, "max_queued_requests": 64,
-             "health_check_period_s": 2, "graceful_shutdown_timeout_s": 20}
+    small = {
+        "num_cpus": 0.5,
+        "max_ongoing_requests": 16,
+        "max_queued_requests": 64,
+        "health_check_period_s": 2,
+        "graceful_shutdown_timeout_s": 20,
+    }
     return {
         "proxy_location": "EveryNode",
         "http_options": {"host": "127.0.0.1", "port": port, "request_timeout_s": 120},
-        "applications": [{
-            "name": APP_NAME,
-            "route_prefix": "/",
-            "import_path": "deployments.builder:build_app",
-            "args": {
-                "models": [
-                    {"name": "tiny", "source": str(tiny_model), "device": "cpu", "dtype": "bfloat16",
-                     "max_model_len": 1024, "env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
-                     "adapters": [{"name": "tiny-zh", "path": str(ADAPTER), "prompt_style": "plain"}],
-                     "deployment": small},
-                    {"name": "tiny-hf", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-                     "max_model_len": 1024,
-                     "adapters": [{"name": "tiny-hf-zh", "path": str(ADAPTER), "prompt_style": "plain"}],
-                     "deployment": {**small, "num_replicas": 1}},
-                ],
-                "router": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 256},
-                "limits": {"max_request_bytes": 65536, "max_file_bytes": 200000},
-            },
-            # Scaling lives in Serve's own section: changing it is applied in place.
-            "deployments": [{"name": "LLM:tiny", "num_replicas": replicas}],
-        }],
+        "applications": [
+            {
+                "name": APP_NAME,
+                "route_prefix": "/",
+                "import_path": "deployments.builder:build_app",
+                "args": {
+                    "models": [
+                        {
+                            "name": "tiny",
+                            "source": str(tiny_model),
+                            "device": "cpu",
+                            "dtype": "bfloat16",
+                            "max_model_len": 1024,
+                            "env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
+                            "adapters": [{"name": "tiny-zh", "path": str(ADAPTER), "prompt_style": "plain"}],
+                            "deployment": small,
+                        },
+                        {
+                            "name": "tiny-hf",
+                            "source": str(tiny_model),
+                            "device": "cpu",
+                            "engine": "transformers",
+                            "max_model_len": 1024,
+                            "adapters": [{"name": "tiny-hf-zh", "path": str(ADAPTER), "prompt_style": "plain"}],
+                            "deployment": {**small, "num_replicas": 1},
+                        },
+                    ],
+                    "router": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 256},
+                    "limits": {"max_request_bytes": 65536, "max_file_bytes": 200000},
+                },
+                # Scaling lives in Serve's own section: changing it is applied in place.
+                "deployments": [{"name": "LLM:tiny", "num_replicas": replicas}],
+            }
+        ],
     }
 
 
@@ -107,8 +154,12 @@ class Cluster:
         self.gcs_port = free_port()
         # Token auth off: a loopback test cluster, and the same mode for `ray start` and the `serve`
         # CLI whatever ~/.ray holds from earlier `serve run`s.
-        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
-                    "RAY_AUTH_MODE": "disabled"}
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_AUTH_MODE": "disabled",
+        }
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         done = subprocess.run(args, env=self.env, cwd=ROOT, timeout=timeout, capture_output=True, text=True)
@@ -117,18 +168,48 @@ class Cluster:
         return done
 
     def start(self, *extra: str) -> None:
-        self.run(str(BIN / "ray"), "start", "--head", "--num-cpus", "8", "--port", str(self.gcs_port),
-                 "--dashboard-port", str(self.dashboard_port), "--include-dashboard", "true",
-                 "--temp-dir", str(self.workdir / "ray"), "--disable-usage-stats", *extra)
+        self.run(
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--num-cpus",
+            "8",
+            "--port",
+            str(self.gcs_port),
+            "--dashboard-port",
+            str(self.dashboard_port),
+            "--include-dashboard",
+            "true",
+            "--temp-dir",
+            str(self.workdir / "ray"),
+            "--disable-usage-stats",
+            *extra,
+        )
 
     def start_worker(self, name: str, *extra: str) -> Path:
         """Join a second node on this host (`ray start --address`), with its own temp dir under ours
         and its own agent ports: two raylets on one machine must not share either. Returns the temp dir."""
         temp = self.workdir / name
-        self.run(str(BIN / "ray"), "start", "--address", f"127.0.0.1:{self.gcs_port}",
-                 "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp), "--disable-usage-stats",
-                 "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-                 "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()), *extra)
+        self.run(
+            str(BIN / "ray"),
+            "start",
+            "--address",
+            f"127.0.0.1:{self.gcs_port}",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--temp-dir",
+            str(temp),
+            "--disable-usage-stats",
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--dashboard-agent-grpc-port",
+            str(free_port()),
+            "--runtime-env-agent-port",
+            str(free_port()),
+            "--metrics-export-port",
+            str(free_port()),
+            *extra,
+        )
         return temp
 
     def deploy(self, config: dict) -> None:
@@ -165,8 +246,7 @@ class Cluster:
         import psutil
 
         def ours(cmd: list[str]) -> bool:  # a Ray program started for this cluster's temp dir
-            return (any("site-packages/ray/" in part for part in cmd[:3])
-                    and str(under or self.workdir) in " ".join(cmd))
+            return any("site-packages/ray/" in part for part in cmd[:3]) and str(under or self.workdir) in " ".join(cmd)
 
         roots = [p for p in psutil.process_iter(["cmdline"]) if ours(p.info["cmdline"] or [])]
         mine = {p.pid: p for root in roots for p in [root, *root.children(recursive=True)]}.values()

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from app.config.access import ApiKeyConfig, AuthConfig
 from app.errors import Unauthorized
@@ -41,17 +41,21 @@ def key_label(key: str) -> str:
 
 
 class KeyRing:
-    def __init__(self, keys: list[ApiKeyConfig], requests_per_minute: float | None = None,
-                 tokens_per_minute: float | None = None):
+    def __init__(
+        self, keys: list[ApiKeyConfig], requests_per_minute: float | None = None, tokens_per_minute: float | None = None
+    ):
         self._entries: list[tuple[bytes, Principal]] = []
         for k in keys:
-            principal = Principal(k.name or key_label(k.key), k.requests_per_minute or requests_per_minute,
-                                  k.tokens_per_minute or tokens_per_minute)
+            principal = Principal(
+                k.name or key_label(k.key),
+                k.requests_per_minute or requests_per_minute,
+                k.tokens_per_minute or tokens_per_minute,
+            )
             self._entries.append((_digest(k.key), principal))
         self.anonymous = Principal(ANONYMOUS, requests_per_minute, tokens_per_minute)
 
     @classmethod
-    def from_config(cls, auth: AuthConfig, environ: Mapping[str, str] | None = None) -> "KeyRing":
+    def from_config(cls, auth: AuthConfig, environ: Mapping[str, str] | None = None) -> KeyRing:
         environ = os.environ if environ is None else environ
         keys = [k if isinstance(k, ApiKeyConfig) else ApiKeyConfig(key=k) for k in auth.api_keys]
         if auth.api_keys_env:

@@ -11,9 +11,9 @@ import logging
 import re
 import uuid
 
+from app.api.error_map import current_request_id
 from app.config.access import SecurityConfig
 from app.errors import FanyiError
-from app.api.error_map import current_request_id
 
 logger = logging.getLogger("fanyi.gate")
 
@@ -101,8 +101,9 @@ def own_request_id(scope) -> str:
             serve_context._serve_request_context.set(dataclasses.replace(current, request_id=rid))
     except (ImportError, AttributeError, TypeError):
         pass
-    logger.info("request %s: client's x-request-id replaced (%d characters, not 1-128 of A-Za-z0-9._:-)",
-                rid, len(sent))
+    logger.info(
+        "request %s: client's x-request-id replaced (%d characters, not 1-128 of A-Za-z0-9._:-)", rid, len(sent)
+    )
     return rid
 
 
@@ -143,8 +144,10 @@ class EdgePolicy:
         self.origins = frozenset(config.allowed_origins)
         self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in config.response_headers().items()]
         docs_csp = config.docs_content_security_policy
-        self.docs_headers = [(k, docs_csp.encode("latin-1") if k == b"content-security-policy" and docs_csp else v)
-                             for k, v in self.headers]
+        self.docs_headers = [
+            (k, docs_csp.encode("latin-1") if k == b"content-security-policy" and docs_csp else v)
+            for k, v in self.headers
+        ]
 
     def check_host(self, host_header: str | None) -> None:
         """Raise HostNotAllowed unless the Host header names this service. A request without one (HTTP/1.0,
@@ -156,8 +159,9 @@ class EdgePolicy:
             (self.allow_ip_hosts and is_ip(host)) or host in self.host_names or host.endswith(self.host_suffixes)
         ):
             return
-        raise HostNotAllowed("the Host header names no host this service answers for; see security.allowed_hosts",
-                             param="host")
+        raise HostNotAllowed(
+            "the Host header names no host this service answers for; see security.allowed_hosts", param="host"
+        )
 
     def check_origin(self, method: str, host_header: str | None, origin: str | None, fetch_site: str | None) -> None:
         """Raise CrossSiteRequest when a browser sends a state-changing request for a page of another
@@ -169,8 +173,12 @@ class EdgePolicy:
             if origin in self.origins:
                 return
             scheme, sep, rest = origin.partition("://")
-            if sep and scheme in ("http", "https") and host_header is not None and _authority(rest) == _authority(
-                    host_header):
+            if (
+                sep
+                and scheme in ("http", "https")
+                and host_header is not None
+                and _authority(rest) == _authority(host_header)
+            ):
                 return  # the page's own origin: a browser without Sec-Fetch-Site, or a proxy in between
         elif fetch_site is None:
             return

@@ -41,8 +41,14 @@ def log_client_error(err: FanyiError, request_id: str | None = None) -> None:
     if isinstance(err, InternalError):
         return  # logged with its cause where it was made
     level = logging.INFO if err.status_code < 500 else logging.WARNING  # overload, timeout, restarts
-    _log(level, "request %s: %d %s: %s", request_id or current_request_id(), err.status_code, err.code or
-         err.error_type, err.message)
+    _log(
+        level,
+        "request %s: %d %s: %s",
+        request_id or current_request_id(),
+        err.status_code,
+        err.code or err.error_type,
+        err.message,
+    )
 
 
 def _unexpected(exc: BaseException, request_id: str | None) -> FanyiError:
@@ -83,8 +89,10 @@ class ClientErrorsAtInfo(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, FanyiError) and exc.status_code < 500 and record.levelno > logging.INFO:
             record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg, record.args = "%s (client error %d %s: %s)", (
-                record.getMessage(), exc.status_code, exc.code or exc.error_type, exc.message)
+            record.msg, record.args = (
+                "%s (client error %d %s: %s)",
+                (record.getMessage(), exc.status_code, exc.code or exc.error_type, exc.message),
+            )
             record.exc_info, record.exc_text = None, None
         return True
 

@@ -25,9 +25,9 @@ from fastapi.responses import JSONResponse
 from app.api import protocol
 from app.api.auth import KeyRing
 from app.api.edge import EdgePolicy, header, own_request_id, secured_send
-from app.errors import FanyiError, RequestTimeout, RequestTooLarge
 from app.api.error_map import current_request_id
 from app.api.rate_limit import RateLimiter, current_principal
+from app.errors import FanyiError, RequestTimeout, RequestTooLarge
 
 logger = logging.getLogger("fanyi.gate")
 
@@ -61,13 +61,21 @@ class GateSettings:
     edge: EdgePolicy | None = None  # Host, Origin and response headers; None: no checks, no headers
 
     @classmethod
-    def from_config(cls, config: Any, keys: KeyRing, limiter: RateLimiter, metrics: Any) -> "GateSettings":
+    def from_config(cls, config: Any, keys: KeyRing, limiter: RateLimiter, metrics: Any) -> GateSettings:
         """From the app's config (app.config.AppConfig): its limits, auth and security sections."""
         limits = config.limits
-        return cls(keys=keys, limiter=limiter, metrics=metrics, max_request_bytes=limits.max_request_bytes,
-                   max_file_bytes=limits.max_file_bytes, request_timeout_s=limits.request_timeout_s,
-                   protect_metrics=config.auth.protect_metrics, body_read_timeout_s=limits.body_read_timeout_s,
-                   max_request_duration_s=limits.max_request_duration_s, edge=EdgePolicy(config.security))
+        return cls(
+            keys=keys,
+            limiter=limiter,
+            metrics=metrics,
+            max_request_bytes=limits.max_request_bytes,
+            max_file_bytes=limits.max_file_bytes,
+            request_timeout_s=limits.request_timeout_s,
+            protect_metrics=config.auth.protect_metrics,
+            body_read_timeout_s=limits.body_read_timeout_s,
+            max_request_duration_s=limits.max_request_duration_s,
+            edge=EdgePolicy(config.security),
+        )
 
 
 def error_response(err: FanyiError, request_id: str | None = None, metrics: Any = None) -> JSONResponse:
@@ -88,7 +96,7 @@ def _route_path(scope) -> str:
     """The path below the application's route prefix (Serve passes it as root_path)."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
     if root and path.startswith(root):
-        path = path[len(root):] or "/"
+        path = path[len(root) :] or "/"
     return path
 
 
@@ -140,14 +148,24 @@ class Gate:
             settings.edge.check_host(host)
             settings.edge.check_origin(scope.get("method", "GET"), host, origin, header(scope, b"sec-fetch-site"))
         except FanyiError as err:
-            logger.info("request %s: %s (%s %s, host %.100r, origin %.100r)", rid, err.code, scope.get("method"),
-                        path, host, origin)
+            logger.info(
+                "request %s: %s (%s %s, host %.100r, origin %.100r)",
+                rid,
+                err.code,
+                scope.get("method"),
+                path,
+                host,
+                origin,
+            )
             raise
 
     def _admit(self, settings: GateSettings, scope, path: str, rid: str):
         keys = settings.keys
-        open_path = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or (
-            path == "/metrics" and not settings.protect_metrics)
+        open_path = (
+            path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIXES)
+            or (path == "/metrics" and not settings.protect_metrics)
+        )
         if open_path:
             return None  # not charged to anyone
         try:
@@ -190,8 +208,13 @@ class Gate:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            logger.info("request %s: body incomplete after %gs (%d bytes, content-length %.20r); 408", rid,
-                        settings.body_read_timeout_s, size, length)
+            logger.info(
+                "request %s: body incomplete after %gs (%d bytes, content-length %.20r); 408",
+                rid,
+                settings.body_read_timeout_s,
+                size,
+                length,
+            )
             raise BodyTimeout(f"the request body did not arrive within {settings.body_read_timeout_s:g} s") from None
 
         async def replay():
@@ -199,8 +222,9 @@ class Gate:
 
         return replay
 
-    async def _with_timeout(self, settings: GateSettings, scope, receive, send, rid: str, path: str,
-                            deadline: float | None) -> None:
+    async def _with_timeout(
+        self, settings: GateSettings, scope, receive, send, rid: str, path: str, deadline: float | None
+    ) -> None:
         """Run the app; if it has not started answering within request_timeout_s, cancel it (which
         aborts the engine requests behind it) and answer 504. Past the request's deadline
         (limits.max_request_duration_s from its arrival) a stream that has started is ended too."""
@@ -239,8 +263,9 @@ class Gate:
         if not done:
             task.cancel()
             await asyncio.wait({task})
-            logger.warning("request %s: no answer within %ss (%s %s); cancelled", rid, f"{timeout:g}",
-                           scope.get("method"), path)
+            logger.warning(
+                "request %s: no answer within %ss (%s %s); cancelled", rid, f"{timeout:g}", scope.get("method"), path
+            )
             err = RequestTimeout(f"the request did not complete within {timeout:g} s")
             await error_response(err, rid, settings.metrics)(scope, receive, send)
             return

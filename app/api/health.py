@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 logger = logging.getLogger("fanyi.health")
 
@@ -50,8 +50,14 @@ def serve_statuses(app_name: str, deployments: dict[str, str]) -> dict[str, str]
 
 
 class HealthMonitor:
-    def __init__(self, fetch: Callable[[], dict[str, str]], interval_s: float = 1.0, stale_after_s: float = 10.0,
-                 first_wait_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        fetch: Callable[[], dict[str, str]],
+        interval_s: float = 1.0,
+        stale_after_s: float = 10.0,
+        first_wait_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         """`fetch`: a blocking call giving each model's state; it runs in a thread, never two at once."""
         self.fetch = fetch
         self.interval_s = interval_s

@@ -10,7 +10,7 @@ not encode). The metric objects are private so that every label passes that chec
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -31,7 +31,9 @@ REJECTION_REASONS = {
     "too_many_segments": "too_many_segments",
     "max_tokens_exceeded": "too_many_tokens",
     "context_length_exceeded": "too_many_tokens",
-    "body_timeout": "slow_body", "host_not_allowed": "bad_host", "cross_site_request": "cross_site",  # app/api/edge.py, gate
+    "body_timeout": "slow_body",
+    "host_not_allowed": "bad_host",
+    "cross_site_request": "cross_site",  # app/api/edge.py, gate
 }
 
 
@@ -46,40 +48,55 @@ class RouterMetrics:
         self.replica = replica
         self._models = frozenset(models)
         self._requests = Counter(
-            "fanyi_requests", "Requests answered, by model, endpoint and HTTP status.",
-            ["replica", "model", "endpoint", "status"], **labels,
+            "fanyi_requests",
+            "Requests answered, by model, endpoint and HTTP status.",
+            ["replica", "model", "endpoint", "status"],
+            **labels,
         )
         self._errors = Counter(
             "fanyi_errors", "Error responses, by model and error type.", ["replica", "model", "type"], **labels
         )
         self._ttft = Histogram(
-            "fanyi_time_to_first_token_seconds", "Time from request to first generated token.",
-            ["replica", "model"], buckets=_BUCKETS, **labels,
+            "fanyi_time_to_first_token_seconds",
+            "Time from request to first generated token.",
+            ["replica", "model"],
+            buckets=_BUCKETS,
+            **labels,
         )
         self._latency = Histogram(
-            "fanyi_request_duration_seconds", "Time from request to the last byte of the answer.",
-            ["replica", "model", "endpoint"], buckets=_BUCKETS, **labels,
+            "fanyi_request_duration_seconds",
+            "Time from request to the last byte of the answer.",
+            ["replica", "model", "endpoint"],
+            buckets=_BUCKETS,
+            **labels,
         )
         self._prompt_tokens = Counter("fanyi_prompt_tokens", "Prompt tokens processed.", ["replica", "model"], **labels)
         self._completion_tokens = Counter(
             "fanyi_completion_tokens", "Tokens generated.", ["replica", "model"], **labels
         )
         self._queued = Gauge(
-            "fanyi_queue_depth", "Requests sent to the model that have no token back yet.",
-            ["replica", "model"], **labels,
+            "fanyi_queue_depth",
+            "Requests sent to the model that have no token back yet.",
+            ["replica", "model"],
+            **labels,
         )
         self._running = Gauge(
             "fanyi_requests_streaming", "Requests receiving tokens right now.", ["replica", "model"], **labels
         )
 
         self._memory = Counter(
-            "fanyi_translation_memory", "Translation-memory lookups by result (hit: no engine call).",
-            ["replica", "model", "result"], **labels,
+            "fanyi_translation_memory",
+            "Translation-memory lookups by result (hit: no engine call).",
+            ["replica", "model", "result"],
+            **labels,
         )
 
         self._rejected = Counter(
-            "fanyi_rejected_requests", "Requests refused by a limit, by reason (unauthorized, rate_limited, "
-            "overloaded, timeout, too_large, too_many_segments, too_many_tokens).", ["replica", "reason"], **labels,
+            "fanyi_rejected_requests",
+            "Requests refused by a limit, by reason (unauthorized, rate_limited, "
+            "overloaded, timeout, too_large, too_many_segments, too_many_tokens).",
+            ["replica", "reason"],
+            **labels,
         )
 
     def model_label(self, model: str | None) -> str:

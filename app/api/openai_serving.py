@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -62,9 +63,14 @@ class OpenAIServing:
         if cap is not None and limit is not None and limit > cap:
             raise InvalidRequest(f"max_tokens may be at most {cap}", param="max_tokens", code="max_tokens_exceeded")
         return GenerateRequest(
-            request_id=endpoint.id_prefix + uuid.uuid4().hex, max_tokens=limit if limit is not None else cap,
-            temperature=body.temperature, top_p=body.top_p, stop=body.stop or [], seed=body.seed,
-            ignore_eos=body.ignore_eos, **prompt,
+            request_id=endpoint.id_prefix + uuid.uuid4().hex,
+            max_tokens=limit if limit is not None else cap,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            stop=body.stop or [],
+            seed=body.seed,
+            ignore_eos=body.ignore_eos,
+            **prompt,
         )
 
     def _record_usage(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
@@ -102,8 +108,16 @@ class OpenAIServing:
         events = self._events(endpoint, model, req.request_id, first, stream, body.include_usage(), started)
         return StreamingResponse(events, media_type="text/event-stream")
 
-    async def _events(self, endpoint: Endpoint, model: str, rid: str, first: GenerateChunk, stream: Any,
-                      include_usage: bool, started: float) -> AsyncIterator[bytes]:
+    async def _events(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        rid: str,
+        first: GenerateChunk,
+        stream: Any,
+        include_usage: bool,
+        started: float,
+    ) -> AsyncIterator[bytes]:
         created = int(time.time())
         chunk_of = endpoint.chunk
         running = self.metrics.streaming(model)

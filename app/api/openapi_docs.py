@@ -95,10 +95,12 @@ class LanguageList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "unavailable"] = Field(
-        description="unavailable: no fresh status from Serve (for 10 s), or none yet.")
+        description="unavailable: no fresh status from Serve (for 10 s), or none yet."
+    )
     models: dict[str, str] = Field(description="Serve's deployment status per model.")
-    age_s: float | None = Field(description="Seconds since Serve was asked: refreshed every second in the "
-                                            "background, so normally under 2.")
+    age_s: float | None = Field(
+        description="Seconds since Serve was asked: refreshed every second in the background, so normally under 2."
+    )
 
 
 class TranslatedSegment(BaseModel):
@@ -120,10 +122,16 @@ class Translation(BaseModel):
 
 
 # One server-sent event, as parsed: `data` is a JSON chunk, an error body, or `[DONE]` at the end.
-_SSE = {"text/event-stream": {"schema": {
-    "type": "object", "required": ["data"],
-    "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
-    "description": "Server-sent events, ending with `data: [DONE]`."}}}
+_SSE = {
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
+            "description": "Server-sent events, ending with `data: [DONE]`.",
+        }
+    }
+}
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
@@ -155,21 +163,40 @@ def _json(model: type[BaseModel], streamed: bool = False, description: str = "Su
     return ok
 
 
-HEALTH = {200: _json(Health, description="Every model has a healthy replica."),
-          503: {"model": Health, "description": "Some model has no healthy replica, or Serve's status is unknown."},
-          **{k: v for k, v in _COMMON.items() if k not in (401, 429)}}  # open without a key
+HEALTH = {
+    200: _json(Health, description="Every model has a healthy replica."),
+    503: {"model": Health, "description": "Some model has no healthy replica, or Serve's status is unknown."},
+    **{k: v for k, v in _COMMON.items() if k not in (401, 429)},
+}  # open without a key
 MODELS = {200: _json(ModelList), **_COMMON}
 LANGUAGES = {200: _json(LanguageList), **_COMMON}
 METRICS = {200: {"content": _TEXT, "description": "Prometheus text format."}, **_COMMON}
-CHAT = {200: _json(ChatCompletion, streamed=True, description="JSON, or SSE chunks with `stream: true`."),
-        **_BODY, **_MODEL, **_COMMON}
-COMPLETIONS = {200: _json(Completion, streamed=True, description="JSON, or SSE chunks with `stream: true`."),
-               **_BODY, **_MODEL, **_COMMON}
-TRANSLATE = {200: _json(Translation, streamed=True, description="JSON, or SSE events with `stream: true`."),
-             **_BODY, **_MODEL, **_COMMON}
+CHAT = {
+    200: _json(ChatCompletion, streamed=True, description="JSON, or SSE chunks with `stream: true`."),
+    **_BODY,
+    **_MODEL,
+    **_COMMON,
+}
+COMPLETIONS = {
+    200: _json(Completion, streamed=True, description="JSON, or SSE chunks with `stream: true`."),
+    **_BODY,
+    **_MODEL,
+    **_COMMON,
+}
+TRANSLATE = {
+    200: _json(Translation, streamed=True, description="JSON, or SSE events with `stream: true`."),
+    **_BODY,
+    **_MODEL,
+    **_COMMON,
+}
 TRANSLATE_FILE = {
-    200: {"description": "The translated file, same format and structure.",
-          "content": {media: {"schema": {"type": "string", "format": "binary"}}
-                      for media in sorted(set(SUPPORTED.values()))}},
-    **_BODY, **_MODEL, **_COMMON,
+    200: {
+        "description": "The translated file, same format and structure.",
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in sorted(set(SUPPORTED.values()))
+        },
+    },
+    **_BODY,
+    **_MODEL,
+    **_COMMON,
 }

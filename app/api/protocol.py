@@ -31,8 +31,10 @@ def unencodable(value: Any) -> str | None:
         found = None if value.isascii() else _SURROGATE.search(value)
         if found is None:
             return None
-        return (f"contains a lone surrogate (U+{ord(found.group()):04X} at character {found.start()}), "
-                "which is not valid Unicode text")
+        return (
+            f"contains a lone surrogate (U+{ord(found.group()):04X} at character {found.start()}), "
+            "which is not valid Unicode text"
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             problem = unencodable(key)
@@ -140,7 +142,7 @@ class CompletionRequest(_Sampling):
     logprobs: None = None
 
     @model_validator(mode="after")
-    def _one_prompt(self) -> "CompletionRequest":
+    def _one_prompt(self) -> CompletionRequest:
         p = self.prompt
         if isinstance(p, list) and p and isinstance(p[0], str):
             if len(p) != 1:
@@ -171,9 +173,7 @@ def chat_response(rid: str, model: str, text: str, finish: str | None, use: dict
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
         "usage": use,
     }
 
@@ -248,13 +248,15 @@ class TranslateRequest(_Request):
     target_lang: str = Field(description="BCP-47 code of the target language (see GET /v1/languages).")
     source_lang: str | None = Field(None, description="Source language; detected when omitted.")
     model: str | None = Field(None, description="Served model or adapter; the first one when omitted.")
-    glossary: GlossaryTerms | None = Field(None, description="Source term -> required translation (app/translate/glossary.py).")
+    glossary: GlossaryTerms | None = Field(
+        None, description="Source term -> required translation (app/translate/glossary.py)."
+    )
     format: Literal["plain", "markdown", "html"] = "plain"
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     stream: bool = Field(False, description="Server-sent events: ordered `delta` events, then `done`.")
 
     @model_validator(mode="after")
-    def _one_input(self) -> "TranslateRequest":
+    def _one_input(self) -> TranslateRequest:
         if (self.text is None) == (self.segments is None):
             raise ValueError("give exactly one of text or segments")
         if self.text is not None and not self.text.strip():
@@ -264,10 +266,18 @@ class TranslateRequest(_Request):
         return self
 
 
-def translation_result(rid: str, model: str, source: str, target: str, whole: str | None,
-                       segments: list[dict], use: dict, cached: int) -> dict[str, Any]:
+def translation_result(
+    rid: str, model: str, source: str, target: str, whole: str | None, segments: list[dict], use: dict, cached: int
+) -> dict[str, Any]:
     return {
-        "id": rid, "object": "translation", "created": int(time.time()), "model": model,
-        "source_lang": source, "target_lang": target, "text": whole,
-        "translations": segments, "usage": use, "cached": cached,
+        "id": rid,
+        "object": "translation",
+        "created": int(time.time()),
+        "model": model,
+        "source_lang": source,
+        "target_lang": target,
+        "text": whole,
+        "translations": segments,
+        "usage": use,
+        "cached": cached,
     }

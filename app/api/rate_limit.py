@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Callable
 
 from app.api.auth import Principal
 from app.errors import RateLimited
@@ -73,8 +73,10 @@ class RateLimiter:
         if blocked:
             kind = max(blocked, key=lambda kw: kw[1])[0]
             wait = max(w for _, w in blocked)
-            raise RateLimited(f"Rate limit reached for {kind} per minute; retry after {math.ceil(wait)} s.",
-                              retry_after=max(1, math.ceil(wait)))
+            raise RateLimited(
+                f"Rate limit reached for {kind} per minute; retry after {math.ceil(wait)} s.",
+                retry_after=max(1, math.ceil(wait)),
+            )
         if requests is not None:
             requests.level -= 1.0
 

@@ -32,8 +32,9 @@ class ModelRoutes:
             raise ModelNotFound(f"The model '{name}' does not exist. Available models: {known}", param="model")
         model, adapter = found
         style = (adapter.prompt_style if adapter else None) or model.prompt_style
-        return Route(name=name, handle=self.handles[model.name], prompt_style=style,
-                     adapter=adapter.name if adapter else None)
+        return Route(
+            name=name, handle=self.handles[model.name], prompt_style=style, adapter=adapter.name if adapter else None
+        )
 
     def stream_handle(self, route: Route) -> Any:
         """The streaming handle of the route's base model."""
@@ -41,5 +42,7 @@ class ModelRoutes:
 
     def cards(self) -> list[tuple[str, str, str | None]]:
         """(served name, weights folder or id, parent model or None) of every served name."""
-        return [(name, adapter.path if adapter else model.source, model.name if adapter else None)
-                for name, (model, adapter) in self.routes.items()]
+        return [
+            (name, adapter.path if adapter else model.source, model.name if adapter else None)
+            for name, (model, adapter) in self.routes.items()
+        ]

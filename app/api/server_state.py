@@ -9,8 +9,9 @@ the handles' methods (`complete.remote`, `generate.remote`, `clean.remote`, `.op
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -40,22 +41,33 @@ class ServerState:
     created: int  # the `created` time of /v1/models
 
     @classmethod
-    def build(cls, config: AppConfig, handles: dict[str, Any], postprocessor: Any, replica: str,
-              status: Callable[[], dict[str, str]]) -> "ServerState":
+    def build(
+        cls,
+        config: AppConfig,
+        handles: dict[str, Any],
+        postprocessor: Any,
+        replica: str,
+        status: Callable[[], dict[str, str]],
+    ) -> ServerState:
         """`handles`: base model name -> DeploymentHandle; `status`: a blocking call giving each model's
         deployment state (Serve's controller), polled in the background for /health."""
         routes = ModelRoutes(config, handles)
         metrics = RouterMetrics(replica, models=routes.routes)  # the only model labels there will be
         keys, limiter = KeyRing.from_config(config.auth), RateLimiter()  # keys read now, never logged
         limits = config.limits
-        translator = Translator(TranslationMemory(limits.translation_memory_entries), postprocessor, metrics,
-                                max_pieces=limits.max_segments)
+        translator = Translator(
+            TranslationMemory(limits.translation_memory_entries), postprocessor, metrics, max_pieces=limits.max_segments
+        )
         return cls(
-            config=config, routes=routes, metrics=metrics, keys=keys,
+            config=config,
+            routes=routes,
+            metrics=metrics,
+            keys=keys,
             gate=GateSettings.from_config(config, keys, limiter, metrics),
             openai=OpenAIServing(routes, limits, metrics, limiter),
             translation=TranslateService(translator, routes.resolve, metrics, limiter),
-            health=HealthMonitor(status), created=int(time.time()),
+            health=HealthMonitor(status),
+            created=int(time.time()),
         )
 
 

@@ -14,8 +14,14 @@ from app.api.server_state import ServerState, state
 
 # The web page ships inside the package (a wheel carries it: pyproject's package-data).
 STATIC = Path(__file__).resolve().parent.parent / "static"
-STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png",
-                ".svg": "image/svg+xml", ".ico": "image/x-icon"}
+STATIC_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
 
 router = APIRouter()
 

@@ -31,16 +31,27 @@ async def translate_file(
     server: ServerState = Depends(state),
 ) -> Response:
     """Translate an uploaded file; the answer is the same file, translated, structure intact."""
-    for param, value in (("target_lang", target_lang), ("source_lang", source_lang), ("model", model),
-                         ("glossary", glossary), ("file", file.filename)):
+    for param, value in (
+        ("target_lang", target_lang),
+        ("source_lang", source_lang),
+        ("model", model),
+        ("glossary", glossary),
+        ("file", file.filename),
+    ):
         protocol.check_encodable(param, value)
     limits = server.config.limits
     data = await file.read(limits.max_file_bytes + 1)
     if len(data) > limits.max_file_bytes:
         raise RequestTooLarge(f"file exceeds {limits.max_file_bytes} bytes", param="file", code="file_too_large")
     return await server.translation.translate_file(
-        file.filename or "upload.txt", data, target_lang, source_lang or None, model or None, glossary,
-        limits.max_file_units)
+        file.filename or "upload.txt",
+        data,
+        target_lang,
+        source_lang or None,
+        model or None,
+        glossary,
+        limits.max_file_units,
+    )
 
 
 @router.get("/v1/languages", responses=docs.LANGUAGES)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import PurePath
-from typing import AsyncIterator, Callable
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app import files
-from app.translate import glossary
-from app.translate import languages
 from app.api import protocol
 from app.api.error_map import to_client_error
 from app.api.rate_limit import RateLimiter, current_principal
+from app.translate import glossary, languages
 from app.translate.translator import Context, Delta, Event, Route, Translator, UnitDone, Usage
 
 # The source language is guessed from the start of a document: enough text to tell, and a bounded
@@ -30,32 +29,53 @@ class TranslateService:
         self.metrics = metrics
         self.limiter = limiter
 
-    def _context(self, rid: str, model: str | None, source: str | None, target: str, sample: str,
-                 terms: dict[str, str] | None, temperature: float) -> Context:
+    def _context(
+        self,
+        rid: str,
+        model: str | None,
+        source: str | None,
+        target: str,
+        sample: str,
+        terms: dict[str, str] | None,
+        temperature: float,
+    ) -> Context:
         target = _language(target, "target_lang")
         source = _language(source, "source_lang") if source else languages.detect(sample[:DETECT_CHARS])
         route = self.resolve(model, (source, target))
         who = current_principal.get()  # set by the gate; None outside a request
-        return Context(request_id=rid, model=route.name, prompt_style=route.prompt_style, source=source,
-                       target=target, glossary=terms or None, temperature=temperature, handle=route.handle,
-                       adapter=route.adapter, caller=who.label if who is not None else None)
+        return Context(
+            request_id=rid,
+            model=route.name,
+            prompt_style=route.prompt_style,
+            source=source,
+            target=target,
+            glossary=terms or None,
+            temperature=temperature,
+            handle=route.handle,
+            adapter=route.adapter,
+            caller=who.label if who is not None else None,
+        )
 
     async def translate(self, body: protocol.TranslateRequest) -> Response:
         rid = "tr-" + uuid.uuid4().hex
         started = time.perf_counter()
         units = [(body.text, body.format)] if body.text is not None else [(s, body.format) for s in body.segments]
         sample = body.text if body.text is not None else "\n".join(s[:DETECT_CHARS] for s in body.segments)
-        ctx = self._context(rid, body.model, body.source_lang, body.target_lang, sample, body.glossary,
-                            body.temperature)
+        ctx = self._context(
+            rid, body.model, body.source_lang, body.target_lang, sample, body.glossary, body.temperature
+        )
         # Size limits fail here, before any model call or a 200 header.
         pieces = await self.translator.prepare(units, "text" if body.text is not None else "segments")
         usage = Usage()
         if body.stream:
             events = self.translator.run(pieces, len(units), ctx, usage)
-            return StreamingResponse(self._sse(events, ctx, usage, body.text is not None, started),
-                                     media_type="text/event-stream")
-        results = [{"text": unit.text, "flags": unit.flags}
-                   for unit in await self.translator.translate_all(pieces, len(units), ctx, usage)]
+            return StreamingResponse(
+                self._sse(events, ctx, usage, body.text is not None, started), media_type="text/event-stream"
+            )
+        results = [
+            {"text": unit.text, "flags": unit.flags}
+            for unit in await self.translator.translate_all(pieces, len(units), ctx, usage)
+        ]
         self.metrics.observe_request(ctx.model, "translate", 200, time.perf_counter() - started)
         return JSONResponse(self._result(ctx, results, usage, body.text is not None))
 
@@ -67,11 +87,13 @@ class TranslateService:
         self._record_usage(ctx, usage)
         use = protocol.usage(usage.prompt_tokens, usage.completion_tokens)
         text = results[0]["text"] if whole else None
-        return protocol.translation_result(ctx.request_id, ctx.model, ctx.source, ctx.target, text, results,
-                                           use, usage.cached)
+        return protocol.translation_result(
+            ctx.request_id, ctx.model, ctx.source, ctx.target, text, results, use, usage.cached
+        )
 
-    async def _sse(self, events: AsyncIterator[Event], ctx: Context, usage: Usage, whole: bool,
-                   started: float) -> AsyncIterator[bytes]:
+    async def _sse(
+        self, events: AsyncIterator[Event], ctx: Context, usage: Usage, whole: bool, started: float
+    ) -> AsyncIterator[bytes]:
         results: list[dict] = []
         status = 200
         try:
@@ -80,8 +102,9 @@ class TranslateService:
                     yield protocol.sse({"type": "delta", "segment": event.unit, "text": event.text})
                 elif isinstance(event, UnitDone):
                     results.append({"text": event.text, "flags": event.flags})
-                    yield protocol.sse({"type": "segment", "index": event.unit, "text": event.text,
-                                        "flags": event.flags})
+                    yield protocol.sse(
+                        {"type": "segment", "index": event.unit, "text": event.text, "flags": event.flags}
+                    )
             yield protocol.sse({"type": "done", **self._result(ctx, results, usage, whole)})
         except Exception as exc:  # the 200 header is gone: report in the stream, OpenAI style
             err = to_client_error(exc)
@@ -92,8 +115,16 @@ class TranslateService:
             self.metrics.observe_request(ctx.model, "translate", status, time.perf_counter() - started)
         yield protocol.SSE_DONE
 
-    async def translate_file(self, filename: str, data: bytes, target_lang: str, source_lang: str | None,
-                             model: str | None, glossary_json: str | None, max_units: int) -> Response:
+    async def translate_file(
+        self,
+        filename: str,
+        data: bytes,
+        target_lang: str,
+        source_lang: str | None,
+        model: str | None,
+        glossary_json: str | None,
+        max_units: int,
+    ) -> Response:
         rid = "trf-" + uuid.uuid4().hex
         started = time.perf_counter()
         terms = glossary.parse(glossary_json)
@@ -113,8 +144,11 @@ class TranslateService:
         path = PurePath(filename)
         name = f"{path.stem}.{ctx.target}{path.suffix.lower()}"
         media = files.SUPPORTED[path.suffix.lower()]
-        headers = {"content-disposition": f'attachment; filename="{_ascii(name)}"; filename*=UTF-8\'\'{_quote(name)}',
-                   "x-fanyi-source-lang": ctx.source, "x-fanyi-cached": str(usage.cached)}
+        headers = {
+            "content-disposition": f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{_quote(name)}",
+            "x-fanyi-source-lang": ctx.source,
+            "x-fanyi-cached": str(usage.cached),
+        }
         return Response(output, media_type=media, headers=headers)
 
 

@@ -27,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.translate import languages
-from app.batch.translate import JobSettings, LocalHandle, ShardTranslator
 from app.batch.shards import Row
+from app.batch.translate import JobSettings, LocalHandle, ShardTranslator
 from app.config import ModelConfig
+from app.translate import languages
 
 
 class _Recorder:
@@ -51,8 +51,9 @@ class _Recorder:
 
 def record_requests(rows: list[str], model: ModelConfig, source: str, target: str) -> list[dict]:
     recorder = _Recorder()
-    settings = JobSettings(model=model.name, prompt_style=model.prompt_style, source=source, target=target,
-                           memory_entries=0)
+    settings = JobSettings(
+        model=model.name, prompt_style=model.prompt_style, source=source, target=target, memory_entries=0
+    )
     translator = ShardTranslator(settings, LocalHandle(recorder), LocalHandle(recorder))
     batch = [Row(id=str(i + 1), number=i, text=t) for i, t in enumerate(rows)]
     asyncio.run(translator.translate("bench", batch))
@@ -81,9 +82,18 @@ def raw_generate(model_json: str, requests_path: str, output_tokens: int, result
     outputs = llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
     seconds = time.perf_counter() - started
     out_tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
-    Path(result_path).write_text(json.dumps({
-        "requests": len(ids), "input_tokens": sum(map(len, ids)), "output_tokens": out_tokens,
-        "seconds": round(seconds, 2), "load_s": round(load_s, 1), "output_tokens_per_s": round(out_tokens / seconds, 1)}))
+    Path(result_path).write_text(
+        json.dumps(
+            {
+                "requests": len(ids),
+                "input_tokens": sum(map(len, ids)),
+                "output_tokens": out_tokens,
+                "seconds": round(seconds, 2),
+                "load_s": round(load_s, 1),
+                "output_tokens_per_s": round(out_tokens / seconds, 1),
+            }
+        )
+    )
 
 
 def batch_side(rows: list[str], model: ModelConfig, args, work: Path) -> dict:
@@ -92,17 +102,33 @@ def batch_side(rows: list[str], model: ModelConfig, args, work: Path) -> dict:
 
     src = work / "rows.txt"
     src.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
-    cfg = BatchConfig(input=src, output=work / "out", source=args.source, target=args.target, model=model,
-                      replicas=args.replicas, block_rows=args.block_rows, shards_in_flight=args.shards_in_flight,
-                      memory_entries=0, fixed_output_tokens=args.output_tokens, address=args.address)
+    cfg = BatchConfig(
+        input=src,
+        output=work / "out",
+        source=args.source,
+        target=args.target,
+        model=model,
+        replicas=args.replicas,
+        block_rows=args.block_rows,
+        shards_in_flight=args.shards_in_flight,
+        memory_entries=0,
+        fixed_output_tokens=args.output_tokens,
+        address=args.address,
+    )
     summary = run_batch(cfg)
     markers = [read_marker(s, cfg.output) for s in plan_shards(src, args.block_rows)]
     ready = min(m["engine_ready_at"] for m in markers if m.get("engine_ready_at"))
     seconds = max(m["committed_at"] for m in markers) - ready
-    return {"rows": summary.rows, "segments": summary.segments, "errors": summary.errors,
-            "input_tokens": summary.input_tokens, "output_tokens": summary.output_tokens,
-            "seconds": round(seconds, 2), "job_wall_s": summary.wall_s,
-            "output_tokens_per_s": round(summary.output_tokens / seconds, 1)}
+    return {
+        "rows": summary.rows,
+        "segments": summary.segments,
+        "errors": summary.errors,
+        "input_tokens": summary.input_tokens,
+        "output_tokens": summary.output_tokens,
+        "seconds": round(seconds, 2),
+        "job_wall_s": summary.wall_s,
+        "output_tokens_per_s": round(summary.output_tokens / seconds, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block-rows", type=int, default=256)
     p.add_argument("--shards-in-flight", type=int, default=4)
     p.add_argument("--json", type=Path)
-    p.add_argument("--address", default="local",
-                   help="Ray address for the batch side (default: a fresh local instance, never another's cluster)")
+    p.add_argument(
+        "--address",
+        default="local",
+        help="Ray address for the batch side (default: a fresh local instance, never another's cluster)",
+    )
     p.add_argument("--raw-only", nargs=3, metavar=("REQUESTS", "MODEL_JSON", "RESULT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.raw_only:  # the subprocess
@@ -133,29 +162,59 @@ def main(argv: list[str] | None = None) -> int:
         raw_generate(Path(model_json).read_text(), requests, args.output_tokens, result)
         return 0
     args.source, args.target = languages.normalize(args.source), languages.normalize(args.target)
-    model = ModelConfig(name=args.name, source=args.model_source, device=args.device, dtype=args.dtype,
-                        max_model_len=args.max_model_len, prompt_style=args.prompt_style,
-                        engine_args=json.loads(args.engine_args), env=json.loads(args.env))
+    model = ModelConfig(
+        name=args.name,
+        source=args.model_source,
+        device=args.device,
+        dtype=args.dtype,
+        max_model_len=args.max_model_len,
+        prompt_style=args.prompt_style,
+        engine_args=json.loads(args.engine_args),
+        env=json.loads(args.env),
+    )
     rows = [line for path in args.input for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = rows[: args.limit] if args.limit else rows
     work = Path(tempfile.mkdtemp(prefix="fanyi-batch-bench-"))
     requests = record_requests(rows, model, args.source, args.target)
     (work / "requests.json").write_text(json.dumps(requests, ensure_ascii=False))
     (work / "model.json").write_text(model.model_dump_json())
-    env_cmd = [sys.executable, "-m", "app.batch.bench", "--input", str(args.input[0]), "--source", args.source,
-               "--target", args.target, "--model-source", args.model_source, "--output-tokens", str(args.output_tokens),
-               "--raw-only", str(work / "requests.json"), str(work / "model.json"), str(work / "raw.json")]
+    env_cmd = [
+        sys.executable,
+        "-m",
+        "app.batch.bench",
+        "--input",
+        str(args.input[0]),
+        "--source",
+        args.source,
+        "--target",
+        args.target,
+        "--model-source",
+        args.model_source,
+        "--output-tokens",
+        str(args.output_tokens),
+        "--raw-only",
+        str(work / "requests.json"),
+        str(work / "model.json"),
+        str(work / "raw.json"),
+    ]
     import os
 
     subprocess.run(env_cmd, check=True, env={**os.environ, **model.env})
     raw = json.loads((work / "raw.json").read_text())
     batch = batch_side(rows, model, args, work)
-    result = {"rows": len(rows), "segments": len(requests), "output_tokens_per_segment": args.output_tokens,
-              "raw_vllm": raw, "batch": batch,
-              "ratio": round(batch["output_tokens_per_s"] / raw["output_tokens_per_s"], 3)}
+    result = {
+        "rows": len(rows),
+        "segments": len(requests),
+        "output_tokens_per_segment": args.output_tokens,
+        "raw_vllm": raw,
+        "batch": batch,
+        "ratio": round(batch["output_tokens_per_s"] / raw["output_tokens_per_s"], 3),
+    }
     print(json.dumps(result, indent=1))
-    print(f"raw vLLM LLM.generate: {raw['output_tokens_per_s']} output tok/s; batch job: "
-          f"{batch['output_tokens_per_s']} output tok/s; ratio {result['ratio']:.1%}")
+    print(
+        f"raw vLLM LLM.generate: {raw['output_tokens_per_s']} output tok/s; batch job: "
+        f"{batch['output_tokens_per_s']} output tok/s; ratio {result['ratio']:.1%}"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))

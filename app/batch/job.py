@@ -21,11 +21,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.translate import languages
-from app.batch.shards import STATE_DIR, Shard, is_done, plan_shards, read_marker, remove_stale_temps, write_atomic
 from app.batch.model import JobError, deployed_model
+from app.batch.shards import STATE_DIR, Shard, is_done, plan_shards, read_marker, remove_stale_temps, write_atomic
 from app.batch.summary import Summary, score_references
 from app.config import ModelConfig
+from app.translate import languages
 
 logger = logging.getLogger("fanyi.batch")
 
@@ -72,8 +72,12 @@ def prepare(cfg: BatchConfig) -> tuple[BatchConfig, list[Shard]]:
     """Everything that can be checked before Ray starts: languages, the model, the inputs, the
     references, and the plan pinned in the output folder. Raises ValueError (JobError, UnknownLanguage)
     with a one-line message."""
-    cfg = cfg.model_copy(update={"target": languages.normalize(cfg.target),
-                                 "source": languages.normalize(cfg.source) if cfg.source else None})
+    cfg = cfg.model_copy(
+        update={
+            "target": languages.normalize(cfg.target),
+            "source": languages.normalize(cfg.source) if cfg.source else None,
+        }
+    )
     if cfg.mode == "offline" and cfg.model is None:
         raise JobError("offline mode needs a model: --config FILE --model NAME, or --model-source DIR")
     try:
@@ -94,8 +98,9 @@ def _pin_plan(cfg: BatchConfig, shards: list[Shard]) -> None:
     path = cfg.output / STATE_DIR / "job.json"
     if path.is_file():
         if json.loads(path.read_text()) != plan:
-            raise JobError(f"--output {cfg.output} holds another job's output (other input or --block-rows); "
-                           "use a new folder")
+            raise JobError(
+                f"--output {cfg.output} holds another job's output (other input or --block-rows); use a new folder"
+            )
     else:
         write_atomic(path, json.dumps(plan, indent=1).encode())
 
@@ -107,8 +112,15 @@ def _settings(cfg: BatchConfig):
         name, style = cfg.model.name, cfg.model.prompt_style
     else:
         name, style = cfg.model_name, cfg.prompt_style
-    return JobSettings(model=name, prompt_style=style, source=cfg.source, target=cfg.target,
-                       temperature=cfg.temperature, retries=cfg.retries, memory_entries=cfg.memory_entries)
+    return JobSettings(
+        model=name,
+        prompt_style=style,
+        source=cfg.source,
+        target=cfg.target,
+        temperature=cfg.temperature,
+        retries=cfg.retries,
+        memory_entries=cfg.memory_entries,
+    )
 
 
 def _service_model(cfg: BatchConfig) -> BatchConfig:
@@ -132,15 +144,22 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
 
     from app.batch.stages import OfflineTranslate, ServiceTranslate
 
-    common = {"batch_size": 1, "batch_format": "pyarrow", "max_concurrency": cfg.shards_in_flight,
-              # Actor failures: restart the actor, rerun its tasks; their rows are retried whole.
-              "max_restarts": 3, "max_task_retries": 3}
+    common = {
+        "batch_size": 1,
+        "batch_format": "pyarrow",
+        "max_concurrency": cfg.shards_in_flight,
+        # Actor failures: restart the actor, rerun its tasks; their rows are retried whole.
+        "max_restarts": 3,
+        "max_task_retries": 3,
+    }
     if cfg.mode == "service":
         return ds.map_batches(
-            ServiceTranslate, fn_constructor_kwargs={"settings": settings, "app_name": cfg.app_name,
-                                                     "max_in_flight": cfg.max_in_flight},
+            ServiceTranslate,
+            fn_constructor_kwargs={"settings": settings, "app_name": cfg.app_name, "max_in_flight": cfg.max_in_flight},
             compute=ActorPoolStrategy(size=cfg.replicas, max_tasks_in_flight_per_actor=cfg.shards_in_flight),
-            num_cpus=0.25, **common)
+            num_cpus=0.25,
+            **common,
+        )
     from cluster.placement import replica_actor_options
 
     # offline: vLLM's batch sizes for `vllm.LLM` (throughput first), not those of a server; folders of
@@ -149,15 +168,25 @@ def _translate_stage(ds, cfg: BatchConfig, settings):
     options = replica_actor_options(model)  # the same resources and engine env as a Serve replica
     gpus = ray.cluster_resources().get("GPU", 0)
     if options.get("num_gpus", 0) > gpus:  # a warning, not an error: an autoscaler may still add GPUs
-        logger.warning("each engine actor needs %s GPU and the cluster has %s now: the job waits for GPUs "
-                       "(on a CPU-only machine use --device cpu)", options["num_gpus"], gpus)
+        logger.warning(
+            "each engine actor needs %s GPU and the cluster has %s now: the job waits for GPUs "
+            "(on a CPU-only machine use --device cpu)",
+            options["num_gpus"],
+            gpus,
+        )
     return ds.map_batches(
         OfflineTranslate,
-        fn_constructor_kwargs={"settings": settings, "model": model.model_dump(exclude={"deployment"}),
-                               "fixed_max_tokens": cfg.fixed_output_tokens},
+        fn_constructor_kwargs={
+            "settings": settings,
+            "model": model.model_dump(exclude={"deployment"}),
+            "fixed_max_tokens": cfg.fixed_output_tokens,
+        },
         compute=ActorPoolStrategy(size=cfg.replicas, max_tasks_in_flight_per_actor=cfg.shards_in_flight),
-        num_cpus=options["num_cpus"], num_gpus=options.get("num_gpus", 0), runtime_env=options["runtime_env"],
-        **common)
+        num_cpus=options["num_cpus"],
+        num_gpus=options.get("num_gpus", 0),
+        runtime_env=options["runtime_env"],
+        **common,
+    )
 
 
 def run_batch(cfg: BatchConfig) -> Summary:
@@ -185,8 +214,11 @@ def execute(cfg: BatchConfig, shards: list[Shard]) -> Summary:
         ds = ray.data.from_items([{"shard": s.model_dump_json()} for s in pending], override_num_blocks=len(pending))
         ds = ds.map(read_stage, fn_kwargs={"text_field": cfg.text_field, "id_field": cfg.id_field}, num_cpus=0.25)
         ds = _translate_stage(ds, cfg, _settings(cfg))
-        ds = ds.map(write_stage, fn_kwargs={"out_dir": str(cfg.output.resolve()), "output_field": cfg.output_field},
-                    num_cpus=0.25)
+        ds = ds.map(
+            write_stage,
+            fn_kwargs={"out_dir": str(cfg.output.resolve()), "output_field": cfg.output_field},
+            num_cpus=0.25,
+        )
         for row in ds.iter_rows():  # drives the pipeline; each row is one committed shard
             summary.add(pickle.loads(row["stats"]), this_run=True)
     done_now = {s.id for s in pending}
@@ -198,4 +230,3 @@ def execute(cfg: BatchConfig, shards: list[Shard]) -> Summary:
         score_references(summary, shards, cfg.output, cfg.output_field, cfg.references, cfg.source, cfg.target)
     summary.save(cfg.output)
     return summary
-

@@ -26,11 +26,16 @@ def model_from_serve_config(path: Path, name: str | None, app_name: str | None =
         apps = (yaml.safe_load(path.read_text()) or {}).get("applications") or []
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         raise JobError(f"--config {path}: not a readable Serve config file ({type(exc).__name__})") from None
-    ours = [a for a in apps if a.get("import_path") == "deployments.builder:build_app"
-            and (app_name is None or a.get("name") == app_name)]
+    ours = [
+        a
+        for a in apps
+        if a.get("import_path") == "deployments.builder:build_app" and (app_name is None or a.get("name") == app_name)
+    ]
     if not ours:
-        raise JobError(f"--config {path}: no fanyi application (import_path deployments.builder:build_app)"
-                       + (f" named {app_name!r}" if app_name else ""))
+        raise JobError(
+            f"--config {path}: no fanyi application (import_path deployments.builder:build_app)"
+            + (f" named {app_name!r}" if app_name else "")
+        )
     config = load_config(ours[0].get("args") or {})
     model = config.model(name) if name else config.models[0]
     if model is None:

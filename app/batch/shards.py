@@ -73,8 +73,9 @@ def list_inputs(root: Path) -> list[tuple[Path, str]]:
         files = [root]
         base = root.parent
     elif root.is_dir():
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
-                       and STATE_DIR not in p.parts)
+        files = sorted(
+            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS and STATE_DIR not in p.parts
+        )
         base = root
     else:
         raise FileNotFoundError(f"no such input: {root}")
@@ -121,12 +122,23 @@ def plan_shards(root: Path, block_rows: int) -> list[Shard]:
             offsets = [0] * -(-count // block_rows)
         for index, offset in enumerate(offsets):
             start = index * block_rows
-            shards.append(Shard(id=shard_id(rel, index), path=str(path), relative=rel, format=fmt, index=index,
-                                start=start, end=min(start + block_rows, count), offset=offset))
+            shards.append(
+                Shard(
+                    id=shard_id(rel, index),
+                    path=str(path),
+                    relative=rel,
+                    format=fmt,
+                    index=index,
+                    start=start,
+                    end=min(start + block_rows, count),
+                    offset=offset,
+                )
+            )
     return shards
 
 
 # -- reading ---------------------------------------------------------------------------------------
+
 
 def _decode(raw: bytes) -> str | None:
     try:
@@ -154,8 +166,15 @@ def read_shard(shard: Shard, text_field: str = "text", id_field: str | None = No
             number = shard.start + i
             line = _decode(raw)
             if shard.format == "txt":
-                rows.append(Row(id=str(number + 1), number=number, text=line, record=line,
-                                error=None if line is not None else "invalid_encoding: the line is not UTF-8"))
+                rows.append(
+                    Row(
+                        id=str(number + 1),
+                        number=number,
+                        text=line,
+                        record=line,
+                        error=None if line is not None else "invalid_encoding: the line is not UTF-8",
+                    )
+                )
                 continue
             try:
                 record = json.loads(line) if line is not None else None
@@ -191,6 +210,7 @@ def _parquet_slice(path: Path, start: int, count: int):
 
 # -- writing ---------------------------------------------------------------------------------------
 
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never a part: temp file in the same folder, fsync,
     rename."""
@@ -224,8 +244,11 @@ def render_output(shard: Shard, rows: list[Row], translations: list[str | None],
         # Any line break (\r, U+2028, ...) in a translation would shift every later line.
         return "".join(" ".join((t or "").splitlines()) + "\n" for t in translations).encode()
     if shard.format == "jsonl":
-        lines = [json.dumps({**row.record, output_field: t}, ensure_ascii=False)
-                 for row, t in zip(rows, translations) if isinstance(row.record, dict)]
+        lines = [
+            json.dumps({**row.record, output_field: t}, ensure_ascii=False)
+            for row, t in zip(rows, translations)
+            if isinstance(row.record, dict)
+        ]
         return "".join(line + "\n" for line in lines).encode()
     if shard.format == "csv":
         with open(shard.path, newline="", encoding="utf-8", errors="replace") as f:
@@ -253,8 +276,7 @@ def render_output(shard: Shard, rows: list[Row], translations: list[str | None],
 def commit_shard(shard: Shard, out_dir: Path, output: bytes, errors: list[dict], stats: dict) -> None:
     """Output, then errors, then the marker that makes the shard finished."""
     write_atomic(shard.output_path(out_dir), output)
-    write_atomic(shard.errors_path(out_dir),
-                 "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors).encode())
+    write_atomic(shard.errors_path(out_dir), "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors).encode())
     write_atomic(shard.marker_path(out_dir), json.dumps({"shard": shard.id, **stats}).encode())
 
 

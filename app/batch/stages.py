@@ -57,8 +57,7 @@ class _TranslateStage:
             result = await translator.translate(shard.id, pickle.loads(packed))
             result.stats["engine_ready_at"] = getattr(translator, "ready_at", None)
             results.append(pickle.dumps(result))
-        yield pa.table({"shard": shards, "rows": pa.array(rows, pa.binary()),
-                        "result": pa.array(results, pa.binary())})
+        yield pa.table({"shard": shards, "rows": pa.array(rows, pa.binary()), "result": pa.array(results, pa.binary())})
 
 
 class OfflineTranslate(_TranslateStage):
@@ -86,8 +85,12 @@ class OfflineTranslate(_TranslateStage):
                 await replica.start()
                 rewrite = fixed_length(self.fixed_max_tokens) if self.fixed_max_tokens else None
                 self.replica = replica
-                self.translator = ShardTranslator(self.settings, LocalHandle(replica, rewrite),
-                                                  LocalHandle(PostProcessor()), on_give_up=self._check_engine)
+                self.translator = ShardTranslator(
+                    self.settings,
+                    LocalHandle(replica, rewrite),
+                    LocalHandle(PostProcessor()),
+                    on_give_up=self._check_engine,
+                )
                 self.translator.ready_at = time.time()
         return self.translator
 

@@ -45,7 +45,7 @@ class Summary(BaseModel):
         else:
             self.shards_skipped += 1
 
-    def finish(self, wall_s: float) -> "Summary":
+    def finish(self, wall_s: float) -> Summary:
         self.wall_s = round(wall_s, 2)
         if wall_s > 0:
             self.output_tokens_per_s = round(self.run_output_tokens / wall_s, 1)
@@ -53,13 +53,15 @@ class Summary(BaseModel):
         return self
 
     def text(self) -> str:
-        lines = [f"shards: {self.shards} ({self.shards_skipped} already done)",
-                 f"rows: {self.rows} (this run: {self.run_rows})",
-                 f"segments: {self.segments} ({self.cached} from the translation memory)",
-                 f"tokens: {self.input_tokens} in, {self.output_tokens} out",
-                 f"wall time: {self.wall_s} s; {self.output_tokens_per_s} output tok/s, "
-                 f"{self.total_tokens_per_s} total tok/s",
-                 f"errors: {self.errors} (see *.errors.jsonl)"]
+        lines = [
+            f"shards: {self.shards} ({self.shards_skipped} already done)",
+            f"rows: {self.rows} (this run: {self.run_rows})",
+            f"segments: {self.segments} ({self.cached} from the translation memory)",
+            f"tokens: {self.input_tokens} in, {self.output_tokens} out",
+            f"wall time: {self.wall_s} s; {self.output_tokens_per_s} output tok/s, "
+            f"{self.total_tokens_per_s} total tok/s",
+            f"errors: {self.errors} (see *.errors.jsonl)",
+        ]
         if self.bleu is not None:
             lines.append(f"BLEU: {self.bleu}  chrF: {self.chrf}")
         return "\n".join(lines)
@@ -70,8 +72,15 @@ class Summary(BaseModel):
         return path
 
 
-def score_references(summary: Summary, shards: list[Shard], out_dir: Path, output_field: str,
-                     references: Path, source: str | None, target: str) -> None:
+def score_references(
+    summary: Summary,
+    shards: list[Shard],
+    out_dir: Path,
+    output_field: str,
+    references: Path,
+    source: str | None,
+    target: str,
+) -> None:
     """sacreBLEU BLEU and chrF of the job's output (every shard, in order) against a line-aligned
     reference file; failed rows count as empty hypotheses."""
     from app.tools.eval import score

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from app.translate import languages
-from app.batch.shards import Row
 from app.api.error_map import to_client_error
+from app.batch.shards import Row
+from app.translate import languages
 from app.translate.memory import TranslationMemory
 from app.translate.translator import Context, Translator, Usage
 
@@ -104,8 +105,9 @@ class JobSettings:
 
 
 class ShardTranslator:
-    def __init__(self, settings: JobSettings, llm: Any, postprocessor: Any,
-                 on_give_up: Callable[[], Any] | None = None):
+    def __init__(
+        self, settings: JobSettings, llm: Any, postprocessor: Any, on_give_up: Callable[[], Any] | None = None
+    ):
         self.settings = settings
         self.llm = llm
         self.translator = Translator(TranslationMemory(settings.memory_entries), postprocessor, NullMetrics())
@@ -138,8 +140,16 @@ class ShardTranslator:
         source = s.source or languages.detect(row.text)
         for attempt in range(s.retries + 1):
             attempt_usage = Usage()
-            ctx = Context(request_id=f"{shard_id}-{row.number}-{attempt}", model=s.model, prompt_style=s.prompt_style,
-                          source=source, target=s.target, glossary=None, temperature=s.temperature, handle=self.llm)
+            ctx = Context(
+                request_id=f"{shard_id}-{row.number}-{attempt}",
+                model=s.model,
+                prompt_style=s.prompt_style,
+                source=source,
+                target=s.target,
+                glossary=None,
+                temperature=s.temperature,
+                handle=self.llm,
+            )
             try:
                 pieces = self.translator.plan([(row.text, "plain")])
                 [done] = await self.translator.translate_all(pieces, 1, ctx, attempt_usage)
@@ -157,7 +167,8 @@ class ShardTranslator:
                     if self.on_give_up is not None:
                         await self.on_give_up()
                     return None, f"{err.code or err.error_type}: failed after {s.retries + 1} attempts"
-                logger.warning("row %s of %s: attempt %d failed (%s), retrying", row.id, shard_id, attempt + 1,
-                               type(exc).__name__)
-                await asyncio.sleep(min(0.5 * 2 ** attempt, 8))
+                logger.warning(
+                    "row %s of %s: attempt %d failed (%s), retrying", row.id, shard_id, attempt + 1, type(exc).__name__
+                )
+                await asyncio.sleep(min(0.5 * 2**attempt, 8))
         return None, "unreachable"  # the loop always returns

@@ -15,9 +15,9 @@ import io
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from collections.abc import Callable
 
 TRANSLATE = "/v1/translate"
 TRANSLATE_FILE = "/v1/translate/file"
@@ -41,8 +41,12 @@ class TextRequest:
     route: str = field(default=TRANSLATE, init=False)
 
     def json(self) -> dict:
-        return {"text": self.text, "format": self.format, "source_lang": self.source_lang,
-                "target_lang": self.target_lang}
+        return {
+            "text": self.text,
+            "format": self.format,
+            "source_lang": self.source_lang,
+            "target_lang": self.target_lang,
+        }
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class FileUpload:
 
     @property
     def media_type(self) -> str:
-        return _MEDIA[self.filename[self.filename.rfind("."):]]
+        return _MEDIA[self.filename[self.filename.rfind(".") :]]
 
     def form(self) -> dict[str, str]:
         return {"source_lang": self.source_lang, "target_lang": self.target_lang}
@@ -120,8 +124,10 @@ def _table_ticks(size: int) -> str:
 
 # --- .docx -------------------------------------------------------------------------------------------
 
-_BODY_OPEN = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w='
-              b'"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>')
+_BODY_OPEN = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w='
+    b'"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+)
 _BODY_CLOSE = b"</w:body></w:document>"
 
 
@@ -140,8 +146,26 @@ def _template() -> dict[str, bytes]:
 
 def _local_and_central(name: bytes, crc: int, packed: bytes, size: int, offset: int) -> tuple[bytes, bytes]:
     local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(packed), size, len(name), 0)
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(packed), size,
-                          len(name), 0, 0, 0, 0, 0, offset)
+    central = struct.pack(
+        "<IHHHHHHIIIHHHHHII",
+        0x02014B50,
+        20,
+        20,
+        0,
+        8,
+        0,
+        0x21,
+        crc,
+        len(packed),
+        size,
+        len(name),
+        0,
+        0,
+        0,
+        0,
+        0,
+        offset,
+    )
     return local + name + packed, central + name
 
 
@@ -153,9 +177,13 @@ def _docx(document: list[bytes], declared: int | None = None) -> bytes:
     body, central = [], []
     for name, content in members.items():
         packer = zlib.compressobj(6, zlib.DEFLATED, -15)
-        local, entry = _local_and_central(name.encode(), zlib.crc32(content),
-                                          packer.compress(content) + packer.flush(), len(content),
-                                          sum(map(len, body)))
+        local, entry = _local_and_central(
+            name.encode(),
+            zlib.crc32(content),
+            packer.compress(content) + packer.flush(),
+            len(content),
+            sum(map(len, body)),
+        )
         body.append(local)
         central.append(entry)
     packed = b"".join(document)
@@ -198,7 +226,7 @@ def _docx_empty(size: int) -> Request:
 
 def _docx_runs(size: int) -> Request:
     """One paragraph of `size` bytes of short runs: a single unit of a few hundred KiB of text."""
-    run = b"<w:r><w:t xml:space=\"preserve\">word </w:t></w:r>"
+    run = b'<w:r><w:t xml:space="preserve">word </w:t></w:r>'
     block = b"<w:p>" + run * (size // len(run)) + b"</w:p>"
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     return FileUpload("runs.docx", _docx([packer.compress(_BODY_OPEN + block + _BODY_CLOSE) + packer.flush()]))
@@ -210,40 +238,72 @@ _ATTACKS = [
     Attack("run-letters", TRANSLATE, "letters without spaces", MIB, _text(lambda n: _fill("abcdefghij", n))),
     Attack("run-a-at", TRANSLATE, '"a@" repeated', MIB, _text(lambda n: _fill("a@", n))),
     Attack("run-dots", TRANSLATE, '"." repeated', MIB, _text(lambda n: "." * n)),
-    Attack("run-cjk", TRANSLATE, "CJK without punctuation", MIB,
-           _text(lambda n: _fill("中文没有标点符号的长句", n))),
+    Attack("run-cjk", TRANSLATE, "CJK without punctuation", MIB, _text(lambda n: _fill("中文没有标点符号的长句", n))),
     Attack("run-backticks", TRANSLATE, '"`" repeated', MIB, _text(lambda n: "`" * n)),
-    Attack("run-marks", TRANSLATE, "a letter and combining marks", MIB,
-           _text(lambda n: "a" + _fill("\u0301", n))),
+    Attack("run-marks", TRANSLATE, "a letter and combining marks", MIB, _text(lambda n: "a" + _fill("\u0301", n))),
     Attack("run-percent-zeros", TRANSLATE, '"%" then zeros', MIB, _text(lambda n: "%" + "0" * n)),
-    Attack("url-parens", TRANSLATE, "a URL ending in closing parentheses", MIB,
-           _text(lambda n: "see http://x.io/" + ")" * n)),
+    Attack(
+        "url-parens",
+        TRANSLATE,
+        "a URL ending in closing parentheses",
+        MIB,
+        _text(lambda n: "see http://x.io/" + ")" * n),
+    ),
     Attack("code-span-ladder", TRANSLATE, "backtick runs that never close", MIB, _text(_ladder)),
     Attack("open-comments", TRANSLATE, '"<!--" repeated, never closed', MIB, _text(lambda n: _fill("<!--", n))),
     Attack("open-braces", TRANSLATE, '"{{" repeated, never closed', MIB, _text(lambda n: _fill("{{", n))),
     Attack("md-spaces", TRANSLATE, "markdown lines of spaces", MIB, _text(_spaces_md, "markdown")),
     Attack("md-file-spaces", TRANSLATE_FILE, "markdown lines of spaces, as a file", MIB, _upload("a.md", _spaces_md)),
     Attack("md-file-table-ticks", TRANSLATE_FILE, "a table row of backtick runs", MIB, _upload("a.md", _table_ticks)),
-    Attack("html-lt", TRANSLATE, '"<" repeated: one parser event per character', MIB,
-           _text(lambda n: "<" * n, "html")),
+    Attack("html-lt", TRANSLATE, '"<" repeated: one parser event per character', MIB, _text(lambda n: "<" * n, "html")),
     Attack("html-deep-nesting", TRANSLATE, "<div> nested", MIB, _text(lambda n: _fill("<div>", n), "html")),
     Attack("html-open-tags", TRANSLATE, '"<a " repeated, no ">"', MIB, _text(lambda n: _fill("<a ", n), "html")),
-    Attack("html-open-comments", TRANSLATE, '"<!-- >" repeated', MIB,
-           _text(lambda n: _fill("<!-- >", n), "html")),
-    Attack("plain-paragraph", TRANSLATE_FILE, "one-paragraph .txt", 5 * MIB,
-           _upload("a.txt", lambda n: _fill(_PROSE, n))),
-    Attack("markdown-paragraph", TRANSLATE_FILE, "one-paragraph .md", 5 * MIB,
-           _upload("a.md", lambda n: _fill(_MD_PROSE, n))),
-    Attack("html-paragraph", TRANSLATE_FILE, "one-paragraph .html", 5 * MIB,
-           _upload("a.html", lambda n: "<p>" + _fill(_HTML_PROSE, n) + "</p>")),
-    Attack("html-file-nesting", TRANSLATE_FILE, "<div><span> nested, then text", MIB,
-           _upload("a.html", lambda n: _fill("<div><span>", n) + "Hello.")),
-    Attack("html-file-unclosed", TRANSLATE_FILE, "unclosed <p> paragraphs", MIB,
-           _upload("a.html", lambda n: _fill("<p>Hi", n))),
-    Attack("html-file-attributes", TRANSLATE_FILE, "one tag with 1 MiB of attributes", MIB,
-           _upload("a.html", lambda n: '<p><img alt="A cat" ' + _fill('a="b" ', n) + ">Hi</p>")),
-    Attack("html-file-open-tags", TRANSLATE_FILE, '"<a " repeated, no ">"', MIB,
-           _upload("a.html", lambda n: _fill("<a ", n))),
+    Attack("html-open-comments", TRANSLATE, '"<!-- >" repeated', MIB, _text(lambda n: _fill("<!-- >", n), "html")),
+    Attack(
+        "plain-paragraph", TRANSLATE_FILE, "one-paragraph .txt", 5 * MIB, _upload("a.txt", lambda n: _fill(_PROSE, n))
+    ),
+    Attack(
+        "markdown-paragraph",
+        TRANSLATE_FILE,
+        "one-paragraph .md",
+        5 * MIB,
+        _upload("a.md", lambda n: _fill(_MD_PROSE, n)),
+    ),
+    Attack(
+        "html-paragraph",
+        TRANSLATE_FILE,
+        "one-paragraph .html",
+        5 * MIB,
+        _upload("a.html", lambda n: "<p>" + _fill(_HTML_PROSE, n) + "</p>"),
+    ),
+    Attack(
+        "html-file-nesting",
+        TRANSLATE_FILE,
+        "<div><span> nested, then text",
+        MIB,
+        _upload("a.html", lambda n: _fill("<div><span>", n) + "Hello."),
+    ),
+    Attack(
+        "html-file-unclosed",
+        TRANSLATE_FILE,
+        "unclosed <p> paragraphs",
+        MIB,
+        _upload("a.html", lambda n: _fill("<p>Hi", n)),
+    ),
+    Attack(
+        "html-file-attributes",
+        TRANSLATE_FILE,
+        "one tag with 1 MiB of attributes",
+        MIB,
+        _upload("a.html", lambda n: '<p><img alt="A cat" ' + _fill('a="b" ', n) + ">Hi</p>"),
+    ),
+    Attack(
+        "html-file-open-tags",
+        TRANSLATE_FILE,
+        '"<a " repeated, no ">"',
+        MIB,
+        _upload("a.html", lambda n: _fill("<a ", n)),
+    ),
     Attack("docx-bomb", TRANSLATE_FILE, "1000 bytes declared, 1 GiB inflated", 1 << 30, _docx_bomb),
     Attack("docx-empty", TRANSLATE_FILE, "honest 10 MiB document.xml of empty paragraphs", 10 * MIB, _docx_empty),
     Attack("docx-runs", TRANSLATE_FILE, "one paragraph of 1 MiB of runs", MIB, _docx_runs),

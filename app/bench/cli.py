@@ -63,7 +63,7 @@ class BenchConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "BenchConfig":
+    def _consistent(self) -> BenchConfig:
         if (self.prompts_file is None) == (self.random_input_len is None):
             raise ValueError("give exactly one of --prompts-file or --random-input-len")
         if self.requests is None and self.duration is None:
@@ -73,9 +73,16 @@ class BenchConfig(BaseModel):
         return self
 
     def body_spec(self) -> BodySpec:
-        return BodySpec(api=self.api, model=self.model, max_tokens=self.output_len or self.max_tokens,
-                        ignore_eos=self.output_len is not None, temperature=self.temperature,
-                        target_lang=self.target_lang, source_lang=self.source_lang, extra=self.extra_body)
+        return BodySpec(
+            api=self.api,
+            model=self.model,
+            max_tokens=self.output_len or self.max_tokens,
+            ignore_eos=self.output_len is not None,
+            temperature=self.temperature,
+            target_lang=self.target_lang,
+            source_lang=self.source_lang,
+            extra=self.extra_body,
+        )
 
 
 def parse_system(value: str) -> System:
@@ -110,33 +117,44 @@ async def run(cfg: BenchConfig, progress: bool = True, rows: list[dict] | None =
         url = endpoint(system.base_url, cfg.api)
         async with make_client(cfg.api_key, max(cfg.concurrency), cfg.timeout) as session:
             if cfg.warmup:
-                warm = Level(concurrency=min(cfg.warmup, max(cfg.concurrency)), requests=cfg.warmup,
-                             duration=None, rate=None)
+                warm = Level(
+                    concurrency=min(cfg.warmup, max(cfg.concurrency)), requests=cfg.warmup, duration=None, rate=None
+                )
                 await run_level(session, url, cfg.api, bodies, warm)
             for concurrency in cfg.concurrency:
                 level = Level(concurrency=concurrency, requests=cfg.requests, duration=cfg.duration, rate=cfg.rate)
                 with _progress(cfg.requests, f"{system.name} c={concurrency}", progress) as bar:
+
                     def done(rec, bar=bar):
                         bar.update(1)
                         if rec.error:
                             bar.set_postfix_str(f"last error {rec.error}", refresh=False)
+
                     records = await run_level(session, url, cfg.api, bodies, level, seed=cfg.seed, on_done=done)
                 summary = summarize(records, system.name, cfg.api, concurrency, cfg.rate)
                 if rows is not None and records:
                     first = min(r.start for r in records)
                     rows.extend(request_row(r, system.name, concurrency, first) for r in records)
                 summaries.append(summary)
-                print(f"{system.name} c={concurrency}: {summary.completed}/{summary.requests} ok, "
-                      f"{summary.output_tokens_per_s:.1f} tok/s, TTFT p50 {summary.ttft_ms.p50:.1f} ms"
-                      + (f", errors {summary.errors}" if summary.errors else ""),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{system.name} c={concurrency}: {summary.completed}/{summary.requests} ok, "
+                    f"{summary.output_tokens_per_s:.1f} tok/s, TTFT p50 {summary.ttft_ms.p50:.1f} ms"
+                    + (f", errors {summary.errors}" if summary.errors else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
     return summaries
 
 
 def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path | None, bool]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--system", action="append", type=parse_system, required=True,
-                   help="NAME=BASE_URL (base URL ends in /v1); repeat to compare systems")
+    p.add_argument(
+        "--system",
+        action="append",
+        type=parse_system,
+        required=True,
+        help="NAME=BASE_URL (base URL ends in /v1); repeat to compare systems",
+    )
     p.add_argument("--api", choices=sorted(PATHS), default="chat")
     p.add_argument("--model", help="model id sent in each request (default: the server's default)")
     p.add_argument("--concurrency", default="1", help="comma-separated levels, e.g. 1,8,64,256")
@@ -163,11 +181,27 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path | None, bool]:
 
     lo, _, hi = a.token_id_range.partition(":")
     cfg = BenchConfig(
-        systems=a.system, api=a.api, model=a.model, concurrency=[int(c) for c in a.concurrency.split(",") if c],
-        requests=a.requests, duration=a.duration, rate=a.rate, warmup=a.warmup, prompts_file=a.prompts_file,
-        random_input_len=a.random_input_len, token_id_range=(int(lo), int(hi)), output_len=a.output_len,
-        max_tokens=a.max_tokens, temperature=a.temperature, target_lang=a.target_lang, source_lang=a.source_lang,
-        extra_body=json.loads(a.extra_body), api_key=a.api_key, timeout=a.timeout, seed=a.seed)
+        systems=a.system,
+        api=a.api,
+        model=a.model,
+        concurrency=[int(c) for c in a.concurrency.split(",") if c],
+        requests=a.requests,
+        duration=a.duration,
+        rate=a.rate,
+        warmup=a.warmup,
+        prompts_file=a.prompts_file,
+        random_input_len=a.random_input_len,
+        token_id_range=(int(lo), int(hi)),
+        output_len=a.output_len,
+        max_tokens=a.max_tokens,
+        temperature=a.temperature,
+        target_lang=a.target_lang,
+        source_lang=a.source_lang,
+        extra_body=json.loads(a.extra_body),
+        api_key=a.api_key,
+        timeout=a.timeout,
+        seed=a.seed,
+    )
     return cfg, a.out, not a.no_progress
 
 

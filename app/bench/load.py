@@ -13,8 +13,9 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 import aiohttp
 
@@ -28,12 +29,15 @@ PATHS: dict[str, str] = {"chat": "chat/completions", "completions": "completions
 def endpoint(base_url: str, api: Api) -> str:
     return base_url.rstrip("/") + "/" + PATHS[api]
 
+
 # Short common English words, each one token in most BPE vocabularies: random chat/translate prompts of
 # about the asked length without a tokenizer on the client.
-WORDS = ("the of and to in is for on that with as at by from be this are was have not or an it but "
-         "they all new one more time year can out will up other its about which when there their has "
-         "first after some people would over two also so any into than most no just like what only "
-         "how many may been day these way who made could world back work life good long very well").split()
+WORDS = (
+    "the of and to in is for on that with as at by from be this are was have not or an it but "
+    "they all new one more time year can out will up other its about which when there their has "
+    "first after some people would over two also so any into than most no just like what only "
+    "how many may been day these way who made could world back work life good long very well"
+).split()
 
 
 class SSEParser:
@@ -90,8 +94,12 @@ class BodySpec:
             if self.source_lang:
                 body["source_lang"] = self.source_lang
         else:
-            body = {"stream": True, "stream_options": {"include_usage": True}, "max_tokens": self.max_tokens,
-                    "temperature": self.temperature}
+            body = {
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "max_tokens": self.max_tokens,
+                "temperature": self.temperature,
+            }
             if self.api == "chat":
                 body["messages"] = [{"role": "user", "content": prompt}]
             else:
@@ -106,15 +114,18 @@ class BodySpec:
 def file_prompts(lines: list[str]) -> Callable[[], Iterator[str]]:
     """Sentences from a file in order, cycling. A fresh iterator per system, so every system gets the
     same prompts; consecutive levels get different sentences (no translation-memory hits)."""
+
     def start() -> Iterator[str]:
         while True:
             yield from lines
+
     return start
 
 
 def random_prompts(api: Api, input_len: int, seed: int, id_range: tuple[int, int]) -> Callable[[], Iterator]:
     """Random prompts of `input_len` tokens: token ids for completions (sent as `prompt: [ids]`),
     random words otherwise. Seeded per system so every system gets the same prompts."""
+
     def start() -> Iterator[str | list[int]]:
         rng = random.Random(seed)
         while True:
@@ -122,6 +133,7 @@ def random_prompts(api: Api, input_len: int, seed: int, id_range: tuple[int, int
                 yield [rng.randrange(*id_range) for _ in range(input_len)]
             else:
                 yield " ".join(rng.choice(WORDS) for _ in range(input_len))
+
     return start
 
 
@@ -180,8 +192,15 @@ class Level:
     rate: float | None  # Poisson arrivals at this many requests/s, at most `concurrency` in flight
 
 
-async def run_level(session: aiohttp.ClientSession, url: str, api: Api, bodies: Iterator[tuple[int, dict]], level: Level,
-                    seed: int = 0, on_done: Callable[[RequestRecord], None] | None = None) -> list[RequestRecord]:
+async def run_level(
+    session: aiohttp.ClientSession,
+    url: str,
+    api: Api,
+    bodies: Iterator[tuple[int, dict]],
+    level: Level,
+    seed: int = 0,
+    on_done: Callable[[RequestRecord], None] | None = None,
+) -> list[RequestRecord]:
     records: list[RequestRecord] = []
     deadline = time.perf_counter() + level.duration if level.duration else None
     remaining = [level.requests if level.requests is not None else -1]  # -1: until the deadline
@@ -199,9 +218,11 @@ async def run_level(session: aiohttp.ClientSession, url: str, api: Api, bodies: 
             on_done(rec)
 
     if level.rate is None:  # closed loop: each worker sends its next request when the last one ends
+
         async def worker() -> None:
             while (item := take()) is not None:
                 await one(item)
+
         await asyncio.gather(*(worker() for _ in range(level.concurrency)))
         return records
 
@@ -227,6 +248,8 @@ def make_client(api_key: str | None, max_concurrency: int, timeout: float) -> ai
     for each read (a stalled stream), not a whole request, which may legitimately stream for minutes."""
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     connector = aiohttp.TCPConnector(limit=max_concurrency + 8, ttl_dns_cache=300)
-    return aiohttp.ClientSession(headers=headers, connector=connector,
-                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 30.0),
-                                                               sock_read=timeout))
+    return aiohttp.ClientSession(
+        headers=headers,
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 30.0), sock_read=timeout),
+    )

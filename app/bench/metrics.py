@@ -90,12 +90,13 @@ class Stat(BaseModel):
     p99: float
 
     @classmethod
-    def of(cls, values: list[float], scale: float = 1000.0) -> "Stat":
+    def of(cls, values: list[float], scale: float = 1000.0) -> Stat:
         """Summary in milliseconds (scale 1000) of values in seconds; NaN when there are none."""
         if not values:
             return cls(mean=math.nan, p50=math.nan, p90=math.nan, p99=math.nan)
-        return cls(mean=sum(values) / len(values) * scale,
-                   **{f"p{q}": percentile(values, q) * scale for q in PERCENTILES})
+        return cls(
+            mean=sum(values) / len(values) * scale, **{f"p{q}": percentile(values, q) * scale for q in PERCENTILES}
+        )
 
 
 class LevelSummary(BaseModel):
@@ -120,8 +121,9 @@ class LevelSummary(BaseModel):
     e2e_ms: Stat
 
 
-def summarize(records: list[RequestRecord], system: str, api: str, concurrency: int,
-              rate: float | None) -> LevelSummary:
+def summarize(
+    records: list[RequestRecord], system: str, api: str, concurrency: int, rate: float | None
+) -> LevelSummary:
     """Aggregate a level. Throughput counts successful requests over the level's wall time, from the
     first request sent to the last one finished."""
     good = [r for r in records if r.ok]
@@ -130,19 +132,31 @@ def summarize(records: list[RequestRecord], system: str, api: str, concurrency: 
     firsts = [r.chunk_times[0] - r.start for r in good if r.chunk_times]
     # TPOT needs at least two output chunks: a stream that delivers everything at once (fanyi's
     # translate API sends each segment whole) shows the client no per-token timing.
-    tpots = [t for r in good if len(r.chunk_times) > 1
-             and (t := tpot(r.end - r.start, r.chunk_times[0] - r.start, r.tokens())) is not None]
+    tpots = [
+        t
+        for r in good
+        if len(r.chunk_times) > 1 and (t := tpot(r.end - r.start, r.chunk_times[0] - r.start, r.tokens())) is not None
+    ]
     itls = [gap for r in good for gap in inter_token_latencies(r.chunk_times)]
     prompts = [r.prompt_tokens for r in good if r.prompt_tokens is not None]
     per_s = (lambda n: n / duration) if duration > 0 else (lambda n: 0.0)
     return LevelSummary(
-        system=system, api=api, concurrency=concurrency, rate=rate, requests=len(records),
-        completed=len(good), errors=dict(Counter(r.error for r in records if r.error)),
-        duration_s=duration, requests_per_s=per_s(len(good)), output_tokens=tokens,
+        system=system,
+        api=api,
+        concurrency=concurrency,
+        rate=rate,
+        requests=len(records),
+        completed=len(good),
+        errors=dict(Counter(r.error for r in records if r.error)),
+        duration_s=duration,
+        requests_per_s=per_s(len(good)),
+        output_tokens=tokens,
         output_tokens_per_s=per_s(tokens),
         mean_prompt_tokens=sum(prompts) / len(prompts) if prompts else None,
         mean_output_tokens=tokens / len(good) if good else 0.0,
-        ttft_ms=Stat.of(firsts), tpot_ms=Stat.of(tpots), itl_ms=Stat.of(itls),
+        ttft_ms=Stat.of(firsts),
+        tpot_ms=Stat.of(tpots),
+        itl_ms=Stat.of(itls),
         e2e_ms=Stat.of([r.end - r.start for r in good]),
     )
 
@@ -150,7 +164,15 @@ def summarize(records: list[RequestRecord], system: str, api: str, concurrency: 
 def request_row(rec: RequestRecord, system: str, concurrency: int, level_start: float) -> dict:
     """One request of a level as a JSON line, to find what an outlier was (its prompt) afterwards."""
     first = ttft(rec.start, rec.chunk_times)
-    return {"system": system, "concurrency": concurrency, "prompt_index": rec.prompt_index,
-            "sent_s": round(rec.start - level_start, 4), "ttft_ms": None if first is None else round(first * 1000, 2),
-            "e2e_ms": round((rec.end - rec.start) * 1000, 2), "chunks": len(rec.chunk_times),
-            "output_tokens": rec.output_tokens, "prompt_tokens": rec.prompt_tokens, "error": rec.error}
+    return {
+        "system": system,
+        "concurrency": concurrency,
+        "prompt_index": rec.prompt_index,
+        "sent_s": round(rec.start - level_start, 4),
+        "ttft_ms": None if first is None else round(first * 1000, 2),
+        "e2e_ms": round((rec.end - rec.start) * 1000, 2),
+        "chunks": len(rec.chunk_times),
+        "output_tokens": rec.output_tokens,
+        "prompt_tokens": rec.prompt_tokens,
+        "error": rec.error,
+    }

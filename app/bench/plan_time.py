@@ -63,8 +63,17 @@ def plan_once(name: str, size: int | None, max_segments: int, max_units: int) ->
 
 
 def _run_case(name: str, args: argparse.Namespace) -> Result:
-    command = [sys.executable, "-m", "app.bench.plan_time", "--one", name, "--max-segments", str(args.max_segments),
-               "--max-units", str(args.max_units)] + (["--size", str(args.size)] if args.size else [])
+    command = [
+        sys.executable,
+        "-m",
+        "app.bench.plan_time",
+        "--one",
+        name,
+        "--max-segments",
+        str(args.max_segments),
+        "--max-units",
+        str(args.max_units),
+    ] + (["--size", str(args.size)] if args.size else [])
     attack = CATALOGUE[name]
     size = args.size or attack.size
     try:
@@ -78,15 +87,22 @@ def _run_case(name: str, args: argparse.Namespace) -> Result:
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| case | route | sent | parsed | plan s | s/MiB parsed | peak +MiB | outcome |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| case | route | sent | parsed | plan s | s/MiB parsed | peak +MiB | outcome |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         per_mib = "" if r.seconds is None else f"{r.seconds / max(r.content / MIB, 1e-9):.3f}"
-        secs = f"> {r.outcome.split()[-2]}" if r.seconds is None and r.outcome.startswith("killed") else (
-            "" if r.seconds is None else f"{r.seconds:.3f}")
+        secs = (
+            f"> {r.outcome.split()[-2]}"
+            if r.seconds is None and r.outcome.startswith("killed")
+            else ("" if r.seconds is None else f"{r.seconds:.3f}")
+        )
         peak = "" if r.peak_mib is None else f"{r.peak_mib:.0f}"
-        rows.append(f"| {r.case} | {r.route} | {_size(r.bytes)} | {_size(r.content)} | {secs} | {per_mib} | {peak} "
-                    f"| {r.outcome} |")
+        rows.append(
+            f"| {r.case} | {r.route} | {_size(r.bytes)} | {_size(r.content)} | {secs} | {per_mib} | {peak} "
+            f"| {r.outcome} |"
+        )
     return "\n".join(rows)
 
 

@@ -10,9 +10,23 @@ from typing import Any
 
 from app.bench.metrics import LevelSummary
 
-COLUMNS = ("system", "api", "concurrency", "rate", "requests", "errors", "req/s", "output tok/s",
-           "TTFT p50 (ms)", "TTFT p90 (ms)", "TTFT p99 (ms)", "TPOT p50 (ms)", "ITL p50 (ms)",
-           "e2e p50 (ms)", "e2e p90 (ms)")
+COLUMNS = (
+    "system",
+    "api",
+    "concurrency",
+    "rate",
+    "requests",
+    "errors",
+    "req/s",
+    "output tok/s",
+    "TTFT p50 (ms)",
+    "TTFT p90 (ms)",
+    "TTFT p99 (ms)",
+    "TPOT p50 (ms)",
+    "ITL p50 (ms)",
+    "e2e p50 (ms)",
+    "e2e p90 (ms)",
+)
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -28,10 +42,23 @@ def _errors(errors: dict[str, int]) -> str:
 def table(levels: list[LevelSummary]) -> str:
     rows = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for s in levels:
-        cells = (s.system, s.api, str(s.concurrency), _num(s.rate, 2), str(s.requests), _errors(s.errors),
-                 _num(s.requests_per_s, 2), _num(s.output_tokens_per_s), _num(s.ttft_ms.p50), _num(s.ttft_ms.p90),
-                 _num(s.ttft_ms.p99), _num(s.tpot_ms.p50, 2), _num(s.itl_ms.p50, 2), _num(s.e2e_ms.p50),
-                 _num(s.e2e_ms.p90))
+        cells = (
+            s.system,
+            s.api,
+            str(s.concurrency),
+            _num(s.rate, 2),
+            str(s.requests),
+            _errors(s.errors),
+            _num(s.requests_per_s, 2),
+            _num(s.output_tokens_per_s),
+            _num(s.ttft_ms.p50),
+            _num(s.ttft_ms.p90),
+            _num(s.ttft_ms.p99),
+            _num(s.tpot_ms.p50, 2),
+            _num(s.itl_ms.p50, 2),
+            _num(s.e2e_ms.p50),
+            _num(s.e2e_ms.p90),
+        )
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -54,9 +81,14 @@ def plots(levels: list[LevelSummary], out_dir: Path) -> list[Path]:
     for s in levels:
         systems.setdefault(s.system, []).append(s)
     tokens = any(s.output_tokens_per_s > 0 for s in levels)
-    figures = [("throughput.png", "output tokens/s" if tokens else "requests/s",
-                (lambda s: s.output_tokens_per_s) if tokens else (lambda s: s.requests_per_s)),
-               ("ttft.png", "TTFT p50 (ms)", lambda s: s.ttft_ms.p50)]
+    figures = [
+        (
+            "throughput.png",
+            "output tokens/s" if tokens else "requests/s",
+            (lambda s: s.output_tokens_per_s) if tokens else (lambda s: s.requests_per_s),
+        ),
+        ("ttft.png", "TTFT p50 (ms)", lambda s: s.ttft_ms.p50),
+    ]
     written = []
     for name, label, metric in figures:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -78,8 +110,9 @@ def plots(levels: list[LevelSummary], out_dir: Path) -> list[Path]:
     return written
 
 
-def write(levels: list[LevelSummary], config: dict[str, Any], out_dir: Path,
-          rows: list[dict] | None = None) -> list[Path]:
+def write(
+    levels: list[LevelSummary], config: dict[str, Any], out_dir: Path, rows: list[dict] | None = None
+) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(to_json(levels, config), encoding="utf-8")
     (out_dir / "table.md").write_text(table(levels) + "\n", encoding="utf-8")

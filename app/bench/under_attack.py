@@ -37,9 +37,13 @@ class Probe:
         def pct(q: float) -> float | None:
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1) if ordered else None
 
-        return {"health_probes": len(ordered) + self.failures, "health_failures": self.failures,
-                "health_p50_ms": pct(0.5), "health_p99_ms": pct(0.99),
-                "health_max_ms": round(ordered[-1] * 1000, 1) if ordered else None}
+        return {
+            "health_probes": len(ordered) + self.failures,
+            "health_failures": self.failures,
+            "health_p50_ms": pct(0.5),
+            "health_p99_ms": pct(0.99),
+            "health_max_ms": round(ordered[-1] * 1000, 1) if ordered else None,
+        }
 
 
 @dataclass
@@ -85,13 +89,16 @@ async def probe(client: httpx.AsyncClient, every: float, stop: asyncio.Event, ou
             pass
 
 
-async def run(url: str, names: list[str], size: int | None, repeat: int, every: float, timeout: float,
-              api_key: str | None) -> list[Row]:
+async def run(
+    url: str, names: list[str], size: int | None, repeat: int, every: float, timeout: float, api_key: str | None
+) -> list[Row]:
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     rows = []
     # Two clients: the probe must not queue behind the attack on one connection pool.
-    async with httpx.AsyncClient(base_url=url, timeout=timeout, headers=headers) as attacker, \
-            httpx.AsyncClient(base_url=url, headers=headers) as prober:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=timeout, headers=headers) as attacker,
+        httpx.AsyncClient(base_url=url, headers=headers) as prober,
+    ):
         for name in names:
             for _ in range(repeat):
                 stop, health = asyncio.Event(), Probe()
@@ -107,12 +114,16 @@ async def run(url: str, names: list[str], size: int | None, repeat: int, every: 
 
 
 def table(rows: list[Row]) -> str:
-    out = ["| case | status | code | seconds | /health probes | p50 ms | p99 ms | max ms | failed |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| case | status | code | seconds | /health probes | p50 ms | p99 ms | max ms | failed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         h = r.health
-        out.append(f"| {r.case} | {r.status} | {r.code or ''} | {r.seconds:.3f} | {h['health_probes']} | "
-                   f"{h['health_p50_ms']} | {h['health_p99_ms']} | {h['health_max_ms']} | {h['health_failures']} |")
+        out.append(
+            f"| {r.case} | {r.status} | {r.code or ''} | {r.seconds:.3f} | {h['health_probes']} | "
+            f"{h['health_p50_ms']} | {h['health_p99_ms']} | {h['health_max_ms']} | {h['health_failures']} |"
+        )
     return "\n".join(out)
 
 
@@ -131,8 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown cases: {', '.join(unknown)}; known: {', '.join(CATALOGUE)}", file=sys.stderr)
         return 2
-    rows = asyncio.run(run(args.url.rstrip("/"), args.cases or list(CATALOGUE), args.size, args.repeat,
-                           args.probe_every, args.timeout, args.api_key))
+    rows = asyncio.run(
+        run(
+            args.url.rstrip("/"),
+            args.cases or list(CATALOGUE),
+            args.size,
+            args.repeat,
+            args.probe_every,
+            args.timeout,
+            args.api_key,
+        )
+    )
     print(table(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -29,20 +29,26 @@ class AuthConfig(Strict):
     any, every route but /health, the web page and the API schema needs `Authorization: Bearer`."""
 
     api_keys: list[str | ApiKeyConfig] = Field(
-        default_factory=list, repr=False,
+        default_factory=list,
+        repr=False,
         description="Accepted keys. Prefer api_keys_env: Serve shows `args` to anyone with dashboard access.",
     )
     api_keys_env: str | None = Field(
-        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Name of an environment variable of the router's process holding comma-separated keys; "
         "read when the Router starts.",
     )
     protect_metrics: bool = Field(True, description="GET /metrics needs a key too (when keys are configured).")
     requests_per_minute: float | None = Field(
-        None, gt=0, description="Requests one key may start per minute (token bucket, burst = one minute's worth).",
+        None,
+        gt=0,
+        description="Requests one key may start per minute (token bucket, burst = one minute's worth).",
     )
     tokens_per_minute: float | None = Field(
-        None, gt=0, description="Prompt + generated tokens one key may use per minute; charged from usage after "
+        None,
+        gt=0,
+        description="Prompt + generated tokens one key may use per minute; charged from usage after "
         "each request, a request is admitted while the key's bucket is not empty.",
     )
 
@@ -50,14 +56,18 @@ class AuthConfig(Strict):
 # What the web page at / really uses: its own script, stylesheet and API, `data:` for its empty favicon
 # and `blob:` for the translated file it offers for download (reading it back is a fetch of that blob:
 # URL, which only ever names the page's own data). No inline code, no other origin, no frames.
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            "connect-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 # FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsDelivr and start them with inline scripts.
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-            "https://cdn.redoc.ly; connect-src 'self'; worker-src 'self' blob:; form-action 'self'; "
-            "base-uri 'none'; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src 'self' blob:; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 DEFAULT_HEADERS = {
     "content-security-policy": PAGE_CSP,
     "x-content-type-options": "nosniff",
@@ -89,7 +99,8 @@ class SecurityConfig(Strict):
         "Anything else gets 421: a DNS-rebinding page reaches the service under the attacker's name.",
     )
     allow_ip_hosts: bool = Field(
-        True, description="Accept any IP address as Host: DNS rebinding needs a host name, and clients reaching "
+        True,
+        description="Accept any IP address as Host: DNS rebinding needs a host name, and clients reaching "
         "a node by its address (probes, HAProxy health checks, the GPU scripts) keep working.",
     )
     allowed_origins: list[str] = Field(
@@ -105,7 +116,8 @@ class SecurityConfig(Strict):
         "name given an empty value drops that default.",
     )
     docs_content_security_policy: str = Field(
-        DOCS_CSP, description="The CSP of the API's own docs pages (/docs, /redoc), which load their scripts "
+        DOCS_CSP,
+        description="The CSP of the API's own docs pages (/docs, /redoc), which load their scripts "
         "from jsDelivr; empty: the page's CSP applies there too.",
     )
 

@@ -26,7 +26,7 @@ class AppConfig(Strict):
     security: SecurityConfig = Field(default_factory=SecurityConfig)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "AppConfig":
+    def _unique_names(self) -> AppConfig:
         names = [m.name for m in self.models] + [a.name for m in self.models for a in m.adapters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

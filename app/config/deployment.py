@@ -28,12 +28,10 @@ class AutoscalingConfig(Strict):
     look_back_period_s: float | None = Field(None, gt=0, description="Window the load is averaged over.")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "AutoscalingConfig":
+    def _bounds(self) -> AutoscalingConfig:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})")
-        if self.initial_replicas is not None and not (
-            self.min_replicas <= self.initial_replicas <= self.max_replicas
-        ):
+        if self.initial_replicas is not None and not (self.min_replicas <= self.initial_replicas <= self.max_replicas):
             raise ValueError("initial_replicas must lie between min_replicas and max_replicas")
         return self
 
@@ -56,7 +54,7 @@ class DeploymentOptions(Strict):
     )
 
     @model_validator(mode="after")
-    def _one_scaling_mode(self) -> "DeploymentOptions":
+    def _one_scaling_mode(self) -> DeploymentOptions:
         if self.num_replicas is not None and self.autoscaling_config is not None:
             raise ValueError("set either num_replicas or autoscaling_config, not both")
         return self
@@ -93,11 +91,12 @@ class ModelDeploymentOptions(DeploymentOptions):
     )
 
     @model_validator(mode="after")
-    def _custom_only(self) -> "ModelDeploymentOptions":
+    def _custom_only(self) -> ModelDeploymentOptions:
         builtin = {"CPU", "GPU", "memory", "object_store_memory"} & self.resources.keys()
         if builtin:
-            raise ValueError(f"resources holds custom resources only; {sorted(builtin)} come from num_cpus and "
-                             "tensor_parallel_size")
+            raise ValueError(
+                f"resources holds custom resources only; {sorted(builtin)} come from num_cpus and tensor_parallel_size"
+            )
         if any(v <= 0 for v in self.resources.values()):
             raise ValueError("resources amounts must be positive")
         return self
@@ -111,8 +110,10 @@ class RouterOptions(DeploymentOptions):
 
     max_ongoing_requests: int = Field(512, ge=1, description="Requests one router replica works on at once.")
     max_queued_requests: int = Field(
-        -1, ge=-1, description="Requests waiting for a router replica (-1: unbounded; a full queue is Serve's "
-        "plain-text 503, not fanyi's)."
+        -1,
+        ge=-1,
+        description="Requests waiting for a router replica (-1: unbounded; a full queue is Serve's "
+        "plain-text 503, not fanyi's).",
     )
 
 

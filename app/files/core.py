@@ -10,8 +10,9 @@ from __future__ import annotations
 import codecs
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 from app.errors import InvalidRequest
 
@@ -137,7 +138,7 @@ def split_lines(text: str) -> list[str]:
 
 
 def eol_of(line: str) -> str:
-    return line[len(line.rstrip("\r\n")):]
+    return line[len(line.rstrip("\r\n")) :]
 
 
 def split_line(line: str, prefix_len: int = 0) -> Line:
@@ -146,14 +147,14 @@ def split_line(line: str, prefix_len: int = 0) -> Line:
     rest = body[prefix_len:]
     text = rest.strip()
     lead = len(rest) - len(rest.lstrip()) if text else len(rest)
-    return Line(body[: prefix_len + lead], text, body[prefix_len + lead + len(text):] + eol_of(line))
+    return Line(body[: prefix_len + lead], text, body[prefix_len + lead + len(text) :] + eol_of(line))
 
 
 def decode_text(data: bytes) -> tuple[str, bool]:
     """UTF-8 text and whether it had a byte order mark (written back as it was)."""
     bom = data.startswith(codecs.BOM_UTF8)
     try:
-        text = data[len(codecs.BOM_UTF8) if bom else 0:].decode("utf-8")
+        text = data[len(codecs.BOM_UTF8) if bom else 0 :].decode("utf-8")
     except UnicodeDecodeError as e:
         raise UnsupportedFile(
             f"file is not valid UTF-8 (bad byte at offset {e.start + (3 if bom else 0)}); save it as UTF-8"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from docx import Document
 from docx.document import Document as DocumentObject
@@ -32,14 +32,17 @@ from app.files.zip_reader import Caps, pack, unpack
 MAX_XML_BYTES = 8 << 20
 MAX_UNPACKED_BYTES = 32 << 20
 
-_P, _R, _T, _TAB, _BR, _CR, _NB_HYPHEN = (qn(t) for t in ("w:p", "w:r", "w:t", "w:tab", "w:br", "w:cr",
-                                                           "w:noBreakHyphen"))
+_P, _R, _T, _TAB, _BR, _CR, _NB_HYPHEN = (
+    qn(t) for t in ("w:p", "w:r", "w:t", "w:tab", "w:br", "w:cr", "w:noBreakHyphen")
+)
 _TEXT_OF = {_T: None, _TAB: "\t", _BR: "\n", _CR: "\n", _NB_HYPHEN: "\u2011"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Paragraphs that hold a text element somewhere, found by libxml2: a body of a million empty paragraphs
 # costs no Python work per paragraph.
-_WITH_TEXT = XPath(".//w:p[.//*[self::w:t or self::w:tab or self::w:br or self::w:cr or self::w:noBreakHyphen]]",
-                   namespaces={"w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main"})
+_WITH_TEXT = XPath(
+    ".//w:p[.//*[self::w:t or self::w:tab or self::w:br or self::w:cr or self::w:noBreakHyphen]]",
+    namespaces={"w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main"},
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,12 @@ class DocxDoc(FileDoc):
         undo: list[Callable[[], None]] = []
         try:
             for paragraph, text in zip(self._paragraphs, translations):
-                undo.append(_write(paragraph.elements, paragraph.lead + _NOT_XML.sub("", text.replace("\r\n", "\n"))
-                                   + paragraph.trail))
+                undo.append(
+                    _write(
+                        paragraph.elements,
+                        paragraph.lead + _NOT_XML.sub("", text.replace("\r\n", "\n")) + paragraph.trail,
+                    )
+                )
             out = io.BytesIO()
             self._document.save(out)
             return out.getvalue()
@@ -99,8 +106,8 @@ def _paragraphs(document: DocumentObject) -> Iterator[_Paragraph]:
             full = "".join(_TEXT_OF[el.tag] or el.text or "" for el in elements)
             text = full.strip()
             if text:
-                lead = full[:len(full) - len(full.lstrip())]
-                yield _Paragraph(elements, lead, text, full[len(lead) + len(text):])
+                lead = full[: len(full) - len(full.lstrip())]
+                yield _Paragraph(elements, lead, text, full[len(lead) + len(text) :])
 
 
 def _stories(document: DocumentObject) -> Iterator[_Element]:
@@ -152,4 +159,5 @@ def _write(elements: list[_Element], text: str) -> Callable[[], None]:
             run.remove(el)
         for parent, index, el in reversed(removed):
             parent.insert(index, el)
+
     return restore

@@ -12,8 +12,8 @@ elements, and runs whose only text is inside <code>/<kbd>/<samp>/<var>. Human-re
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from app.files.core import FileTooLarge, Part, SpliceDoc, UnitList, UnsupportedFile, decode_text
 from app.files.html_attrs import TagPart, readable_attrs, tag_part
@@ -28,8 +28,15 @@ CODE = frozenset("code kbd samp var".split())
 VOID = frozenset("area base br col embed hr img input keygen link meta param source track wbr".split())
 # Start tags that implicitly close an open element of the listed kinds (a subset of the HTML rules,
 # enough to keep the open-element stack right for translate="no" and skipped elements).
-_CLOSES = {"li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "td": {"td", "th"}, "th": {"td", "th"},
-           "tr": {"tr", "td", "th"}, "option": {"option"}}
+_CLOSES = {
+    "li": {"li"},
+    "dt": {"dt", "dd"},
+    "dd": {"dt", "dd"},
+    "td": {"td", "th"},
+    "th": {"td", "th"},
+    "tr": {"tr", "td", "th"},
+    "option": {"option"},
+}
 _CLOSES_P = frozenset(
     "address article aside blockquote details div dl fieldset figcaption figure footer form h1 h2 h3 h4 h5 "
     "h6 header hr main menu nav ol p pre section table ul".split()
@@ -136,7 +143,7 @@ class _TextPart:
         for tag in self.tags:
             new, at = tag.render(translations), out.find(tag.raw)
             if new != tag.raw and at >= 0:
-                out = out[:at] + new + out[at + len(tag.raw):]
+                out = out[:at] + new + out[at + len(tag.raw) :]
         return out
 
 
@@ -198,7 +205,7 @@ class _Builder:
         elif self.open.skip:
             return
         elif ev.kind == "text":
-            text = html.unescape(self.src[ev.start:ev.end])
+            text = html.unescape(self.src[ev.start : ev.end])
             self._extend(ev, not self.open.code and bool(text.strip()))
         else:
             self._flush()  # comments and declarations are never translated, so they end a unit
@@ -234,7 +241,7 @@ class _Builder:
         if self.run_start is None:
             return
         if self.run_text:
-            raw = self.src[self.run_start:self.run_end]
+            raw = self.src[self.run_start : self.run_end]
             start = self.run_start + len(raw) - len(raw.lstrip())
             end = self.run_end - (len(raw) - len(raw.rstrip()))
             self._literal_to(start)
@@ -256,7 +263,7 @@ class _Builder:
 
     def _literal_to(self, pos: int) -> None:
         if pos > self.cursor:
-            self.parts.append(self.src[self.cursor:pos])
+            self.parts.append(self.src[self.cursor : pos])
             self.cursor = pos
 
     def _tag_part(self, ev: _Event) -> TagPart | None:

@@ -7,8 +7,8 @@ the tag keeps its other attributes, their order, quoting and spacing.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from app.files.core import UnitList
 
@@ -25,7 +25,7 @@ class AttrEdit:
     index: int
 
     def render(self, raw: str, translations: Sequence[str]) -> str:
-        source = raw[self.start:self.end]
+        source = raw[self.start : self.end]
         value = self.lead + translations[self.index] + self.trail
         if value == html.unescape(source):
             return source  # unchanged: keep the original spelling of its character references
@@ -45,7 +45,7 @@ class TagPart:
     def render(self, translations: Sequence[str]) -> str:
         out, pos = [], 0
         for edit in self.edits:
-            out += [self.raw[pos:edit.start], edit.render(self.raw, translations)]
+            out += [self.raw[pos : edit.start], edit.render(self.raw, translations)]
             pos = edit.end
         return "".join(out) + self.raw[pos:]
 
@@ -62,12 +62,12 @@ def tag_part(raw: str, tag: str, attrs: dict[str, str | None], units: UnitList) 
     edits = []
     for name in sorted(readable, key=lambda n: spans.get(n, (0,))[0]):
         value = attrs[name] or ""
-        if name not in spans or html.unescape(raw[spans[name][0]:spans[name][1]]) != value:
+        if name not in spans or html.unescape(raw[spans[name][0] : spans[name][1]]) != value:
             continue  # our scan disagrees with the parser's: leave the attribute alone
         text = value.strip()
-        lead = value[:len(value) - len(value.lstrip())]
+        lead = value[: len(value) - len(value.lstrip())]
         start, end, quote = spans[name]
-        edits.append(AttrEdit(start, end, quote, lead, value[len(lead) + len(text):], units.add(text, "plain")))
+        edits.append(AttrEdit(start, end, quote, lead, value[len(lead) + len(text) :], units.add(text, "plain")))
     return TagPart(raw, tuple(edits)) if edits else None
 
 

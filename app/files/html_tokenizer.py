@@ -51,7 +51,7 @@ class Tokenizer(HTMLParser):
     def raw_starttag(self, start: int) -> str:
         """The source of the start tag being handled, which starts at `start`."""
         fed = self.get_starttag_text() or ""
-        return fed if _NEUTRAL not in fed else self.text[start:start + len(fed)]
+        return fed if _NEUTRAL not in fed else self.text[start : start + len(fed)]
 
     def starttag_attrs(self, attrs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
         """The start tag's attributes as html.parser reads them from the source."""
@@ -110,7 +110,7 @@ class Tokenizer(HTMLParser):
         if close is None:
             return -1
         if report:
-            self.unknown_decl(rawdata[i + 3:close.start()])
+            self.unknown_decl(rawdata[i + 3 : close.start()])
         return close.end()
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 
-from app.files.core import (Line, LinesSpan, Part, SpliceDoc, UnitList, decode_text, eol_of, split_line,
-                            split_lines)
+from app.files.core import Line, LinesSpan, Part, SpliceDoc, UnitList, decode_text, eol_of, split_line, split_lines
 
 # Possessive throughout: what follows these is never a space or ">", so giving characters back cannot
 # help, and on a line of a million spaces it would cost a million tries each.
@@ -59,7 +58,7 @@ class _Reader:
                 self.in_list = False  # anything at the margin ends a list; a list item sets it again
             if not body.strip():
                 i = self._literal(i, i + 1)
-            elif (fence := _FENCE.match(body)) and not (fence.group(1)[0] == "`" and "`" in body[fence.end():]):
+            elif (fence := _FENCE.match(body)) and not (fence.group(1)[0] == "`" and "`" in body[fence.end() :]):
                 i = self._literal(i, self._fence_end(i, fence.group(1)))
             elif body.lstrip().startswith("<!--"):
                 end = next((j for j in range(i, len(self.raw)) if "-->" in self.body[j]), len(self.raw) - 1)
@@ -71,8 +70,12 @@ class _Reader:
                 i = self._literal(i, end)
             elif _BREAK.fullmatch(body) or _LINK_DEF.fullmatch(body) or _TAGS_ONLY.fullmatch(body):
                 i = self._literal(i, i + 1)
-            elif "|" in body and i + 1 < len(self.raw) and "|" in self.body[i + 1] \
-                    and _TABLE_DELIMITER.fullmatch(self.body[i + 1]):
+            elif (
+                "|" in body
+                and i + 1 < len(self.raw)
+                and "|" in self.body[i + 1]
+                and _TABLE_DELIMITER.fullmatch(self.body[i + 1])
+            ):
                 i = self._table(i)
             else:
                 self._text_line(i)
@@ -94,8 +97,12 @@ class _Reader:
         """Index after the closing fence; an unclosed fence runs to the end of the file, as in CommonMark."""
         for j in range(i + 1, len(self.raw)):
             close = _FENCE.match(self.body[j])
-            if close and close.group(1)[0] == fence[0] and len(close.group(1)) >= len(fence) \
-                    and not self.body[j][close.end():].strip():
+            if (
+                close
+                and close.group(1)[0] == fence[0]
+                and len(close.group(1)) >= len(fence)
+                and not self.body[j][close.end() :].strip()
+            ):
                 return j + 1
         return len(self.raw)
 
@@ -126,7 +133,7 @@ class _Reader:
                 line = split_line(raw, opener.end())
                 if closing and closing.start() >= opener.end():  # "## Title ##": the hashes are markup
                     cut = closing.start() - len(line.prefix)
-                    line = Line(line.prefix, line.content[:cut].rstrip(), body[closing.start():] + eol_of(raw))
+                    line = Line(line.prefix, line.content[:cut].rstrip(), body[closing.start() :] + eol_of(raw))
                 self.block = [line]
                 self._close(max_lines=1)
                 return
@@ -162,7 +169,7 @@ class _Reader:
                 self.parts.append(cell.suffix)
             else:
                 self.parts.append(body[start:cut])
-            self.parts.append(body[cut:cut + 1])  # the pipe ("" after the last cell)
+            self.parts.append(body[cut : cut + 1])  # the pipe ("" after the last cell)
             start = cut + 1
         self.parts.append(eol_of(self.raw[i]))
 

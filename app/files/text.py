@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import re
 
-from app.files.core import (Line, LinesSpan, Part, SpliceDoc, UnitList, UnsupportedFile, decode_text, eol_of,
-                            split_line, split_lines)
+from app.files.core import (
+    Line,
+    LinesSpan,
+    Part,
+    SpliceDoc,
+    UnitList,
+    UnsupportedFile,
+    decode_text,
+    eol_of,
+    split_line,
+    split_lines,
+)
 
 
 def read_txt(data: bytes, max_units: int) -> SpliceDoc:
@@ -65,7 +75,7 @@ def read_srt(data: bytes, max_units: int) -> SpliceDoc:
         size = cue_header(i)
         if not size:
             raise UnsupportedFile(f"not a valid SRT file: line {i + 1} should be a cue number or a timing line")
-        parts.append("".join(raw[i:i + size]))
+        parts.append("".join(raw[i : i + size]))
         i += size
         cues += 1
         cue: list[Line] = []

@@ -14,8 +14,8 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from app.files.core import FileTooLarge, UnsupportedFile
 
@@ -64,14 +64,16 @@ def pack(members: dict[str, bytes]) -> bytes:
 def _inflate(data: bytes, info: zipfile.ZipInfo, caps: Caps, room: int) -> bytes:
     corrupt = UnsupportedFile(f"file is not a valid {caps.name} (part {info.filename!r} is damaged)")
     if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise UnsupportedFile(f"file is not a valid {caps.name} (part {info.filename!r} is encrypted or "
-                              "compressed in a way Word does not use)")
-    header = data[info.header_offset:info.header_offset + _LOCAL_HEADER.size]
+        raise UnsupportedFile(
+            f"file is not a valid {caps.name} (part {info.filename!r} is encrypted or "
+            "compressed in a way Word does not use)"
+        )
+    header = data[info.header_offset : info.header_offset + _LOCAL_HEADER.size]
     if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
         raise corrupt
     fields = _LOCAL_HEADER.unpack(header)
     start = info.header_offset + _LOCAL_HEADER.size + fields[10] + fields[11]  # past the name and extra field
-    packed = memoryview(data)[start:start + info.compress_size]
+    packed = memoryview(data)[start : start + info.compress_size]
     if len(packed) < info.compress_size:
         raise corrupt
     inflater = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
@@ -95,7 +97,7 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, caps: Caps, room: int) -> bytes
 def _chunks(packed: memoryview, inflater) -> Iterator[bytes]:
     """The member's bytes, inflated at most _OUT_CHUNK at a time (stored members: as they are)."""
     for offset in range(0, len(packed), _IN_CHUNK):
-        pending = packed[offset:offset + _IN_CHUNK]
+        pending = packed[offset : offset + _IN_CHUNK]
         if inflater is None:
             yield bytes(pending)
             continue

@@ -12,8 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.translate import languages
-from app.translate import prompts
+from app.translate import languages, prompts
 from app.translate.languages import UnknownLanguage
 
 IGNORE = -100  # the label PyTorch's cross-entropy skips: prompt tokens teach nothing
@@ -62,8 +61,7 @@ def read_parallel(src: Path, ref: Path) -> list[tuple[str, str]]:
     return [(x.strip(), y.strip()) for x, y in zip(a, b)]
 
 
-def pairs_from_files(files: list[tuple[Path, Path]], source: str, target: str,
-                     both_directions: bool) -> list[Pair]:
+def pairs_from_files(files: list[tuple[Path, Path]], source: str, target: str, both_directions: bool) -> list[Pair]:
     out = []
     for src, ref in files:
         for text, translation in read_parallel(src, ref):

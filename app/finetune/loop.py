@@ -31,22 +31,40 @@ RECIPE_FILE = "fanyi-adapter.json"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train a LoRA/QLoRA translation adapter and compare it with its base.")
     p.add_argument("--base", required=True, help="base model folder (Hugging Face layout)")
-    p.add_argument("--train", nargs=2, action="append", required=True, metavar=("SRC", "REF"),
-                   help="line-aligned source and reference files, --source -> --target; repeatable")
+    p.add_argument(
+        "--train",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("SRC", "REF"),
+        help="line-aligned source and reference files, --source -> --target; repeatable",
+    )
     p.add_argument("--dev", nargs=2, metavar=("SRC", "REF"), help="files scored before and after training")
     p.add_argument("--source", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--out", type=Path, required=True, help="adapter folder to write")
     p.add_argument("--name", help="served adapter name (default: the --out folder's name)")
     p.add_argument("--both-directions", action="store_true", help="also train target -> source on the same pairs")
-    p.add_argument("--prompt-style", choices=["chat", "few_shot", "plain"],
-                   help="prompt format to train on (default: chat for models with a chat template, else plain)")
-    p.add_argument("--base-prompt-style", choices=["chat", "few_shot", "plain"],
-                   help="prompt the base model is scored with (default: chat, else few_shot)")
-    p.add_argument("--quantization", choices=["4bit", "none"],
-                   help="4bit: QLoRA (default on CUDA with bitsandbytes); none: LoRA on bf16/fp32 weights")
-    p.add_argument("--dtype", choices=["bfloat16", "float32"],
-                   help="weights and compute of the base model (default: bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument(
+        "--prompt-style",
+        choices=["chat", "few_shot", "plain"],
+        help="prompt format to train on (default: chat for models with a chat template, else plain)",
+    )
+    p.add_argument(
+        "--base-prompt-style",
+        choices=["chat", "few_shot", "plain"],
+        help="prompt the base model is scored with (default: chat, else few_shot)",
+    )
+    p.add_argument(
+        "--quantization",
+        choices=["4bit", "none"],
+        help="4bit: QLoRA (default on CUDA with bitsandbytes); none: LoRA on bf16/fp32 weights",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float32"],
+        help="weights and compute of the base model (default: bfloat16 on CUDA, float32 on CPU)",
+    )
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
     p.add_argument("--dropout", type=float, default=0.05)
@@ -57,8 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout", type=float, default=0.02, help="share of training pairs held out for the dev loss")
     p.add_argument("--eval-every", type=int, default=200, help="steps between dev-loss checks")
     p.add_argument("--eval-limit", type=int, default=None, help="score only the first N dev lines")
-    p.add_argument("--eval-engine", choices=["vllm", "transformers", "none"], default=None,
-                   help="engine for the before/after scores (default: vllm on CUDA, transformers on CPU)")
+    p.add_argument(
+        "--eval-engine",
+        choices=["vllm", "transformers", "none"],
+        default=None,
+        help="engine for the before/after scores (default: vllm on CUDA, transformers on CPU)",
+    )
     p.add_argument("--max-minutes", type=float, help="stop training after this long, keeping the best weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-gradient-checkpointing", action="store_true")
@@ -94,9 +116,13 @@ def prepare(args, tokenizer, style: str) -> tuple[list[data.Example], list[data.
     dev_set = data.encode_all(tokenizer, style, held, args.max_tokens)
     if not train_set:
         raise data.DataError(f"every example is longer than --max-tokens {args.max_tokens}")
-    stats = {"files": [[str(s), str(r)] for s, r in files], "pairs_after_cleaning": len(pairs),
-             "train_examples": len(train_set), "holdout_examples": len(dev_set),
-             "both_directions": args.both_directions}
+    stats = {
+        "files": [[str(s), str(r)] for s, r in files],
+        "pairs_after_cleaning": len(pairs),
+        "train_examples": len(train_set),
+        "holdout_examples": len(dev_set),
+        "both_directions": args.both_directions,
+    }
     return train_set, dev_set, stats
 
 
@@ -104,10 +130,31 @@ def evaluate(args, name: str, style: str, base_style: str, engine: str) -> list[
     """Base model (its prompt) vs the adapter (its prompt) on the dev files, side by side."""
     with tempfile.TemporaryDirectory() as tmp:
         scores = Path(tmp) / "scores.json"
-        cmd = [sys.executable, "-m", "app.tools.eval", "--engine", engine, "--model-source", str(Path(args.base).resolve()),
-               "--device", _device(), "--prompt-style", base_style,
-               "--adapter", f"{name}={args.out.resolve()}:{style}", "--src", args.dev[0], "--ref", args.dev[1],
-               "--source", args.source, "--target", args.target, "--json", str(scores)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "app.tools.eval",
+            "--engine",
+            engine,
+            "--model-source",
+            str(Path(args.base).resolve()),
+            "--device",
+            _device(),
+            "--prompt-style",
+            base_style,
+            "--adapter",
+            f"{name}={args.out.resolve()}:{style}",
+            "--src",
+            args.dev[0],
+            "--ref",
+            args.dev[1],
+            "--source",
+            args.source,
+            "--target",
+            args.target,
+            "--json",
+            str(scores),
+        ]
         if args.eval_limit:
             cmd += ["--limit", str(args.eval_limit)]
         if args.dtype:  # score with the precision the adapter was trained in
@@ -130,20 +177,40 @@ def run(args) -> dict:
     style = args.prompt_style or ("chat" if chat else "plain")
     base_style = args.base_prompt_style or ("chat" if chat else "few_shot")
     train_set, dev_set, stats = prepare(args, tokenizer, style)
-    recipe = Recipe(base=str(args.base), quantization=quantization, rank=args.rank, alpha=args.alpha,
-                    dropout=args.dropout, learning_rate=args.learning_rate, epochs=args.epochs,
-                    batch_size=args.batch_size, max_tokens=args.max_tokens, seed=args.seed,
-                    gradient_checkpointing=not args.no_gradient_checkpointing, eval_every=args.eval_every,
-                    device=device, dtype=args.dtype or ("bfloat16" if device == "cuda" else "float32"),
-                    max_seconds=args.max_minutes * 60 if args.max_minutes else None)
+    recipe = Recipe(
+        base=str(args.base),
+        quantization=quantization,
+        rank=args.rank,
+        alpha=args.alpha,
+        dropout=args.dropout,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        gradient_checkpointing=not args.no_gradient_checkpointing,
+        eval_every=args.eval_every,
+        device=device,
+        dtype=args.dtype or ("bfloat16" if device == "cuda" else "float32"),
+        max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+    )
     model, metrics = train(recipe, train_set, dev_set, tokenizer.pad_token_id or 0)
     args.out.mkdir(parents=True, exist_ok=True)
     size = save_adapter(model, args.out)
     del model
     name = args.name or args.out.name
-    report = {"name": name, "base": str(args.base), "source": args.source, "target": args.target,
-              "prompt_style": style, "base_prompt_style": base_style, "adapter_bytes": size, "data": stats,
-              "training": metrics, "device": _device_name(device)}
+    report = {
+        "name": name,
+        "base": str(args.base),
+        "source": args.source,
+        "target": args.target,
+        "prompt_style": style,
+        "base_prompt_style": base_style,
+        "adapter_bytes": size,
+        "data": stats,
+        "training": metrics,
+        "device": _device_name(device),
+    }
     (args.out / RECIPE_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2))
     engine = args.eval_engine or ("vllm" if device == "cuda" else "transformers")
     if args.dev and engine != "none":
@@ -177,12 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     except data.DataError as exc:
         parser.error(str(exc))
     t = report["training"]
-    print(f"adapter {report['name']}: {args.out} ({report['adapter_bytes'] / 1e6:.1f} MB), {t['steps']} steps in "
-          f"{t['train_seconds']} s, train loss {t['first_train_loss']} -> {t['last_train_loss']}, "
-          f"best dev loss {t['best_dev_loss']} at step {t['best_step']}")
+    print(
+        f"adapter {report['name']}: {args.out} ({report['adapter_bytes'] / 1e6:.1f} MB), {t['steps']} steps in "
+        f"{t['train_seconds']} s, train loss {t['first_train_loss']} -> {t['last_train_loss']}, "
+        f"best dev loss {t['best_dev_loss']} at step {t['best_step']}"
+    )
     for row in report.get("eval", []):
         print(f"  {row['system']}: BLEU {row['bleu']}  chrF {row['chrf']}  ({row['segments']} lines)")
-    print("Serve it: add under the base model in serve_config.yaml\n"
-          f"  adapters:\n    - name: {report['name']}\n      path: {args.out}\n"
-          f"      prompt_style: {report['prompt_style']}")
+    print(
+        "Serve it: add under the base model in serve_config.yaml\n"
+        f"  adapters:\n    - name: {report['name']}\n      path: {args.out}\n"
+        f"      prompt_style: {report['prompt_style']}"
+    )
     return 0

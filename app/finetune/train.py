@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from app.finetune.data import IGNORE, Example
 
@@ -57,8 +57,11 @@ def load_model(recipe: Recipe):
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=getattr(torch, recipe.dtype))
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=getattr(torch, recipe.dtype),
+        )
         kwargs["device_map"] = {"": 0}
     model = AutoModelForCausalLM.from_pretrained(recipe.base, dtype=getattr(torch, recipe.dtype), **kwargs)
     if recipe.quantization == "4bit":
@@ -68,8 +71,13 @@ def load_model(recipe: Recipe):
     if recipe.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    config = LoraConfig(r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
-                        target_modules="all-linear", task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=recipe.rank,
+        lora_alpha=recipe.alpha,
+        lora_dropout=recipe.dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, config)
 
 
@@ -80,8 +88,8 @@ def batches(examples: list[Example], batch_size: int, rng: random.Random) -> lis
     window = batch_size * 50
     out = []
     for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda e: len(e.input_ids))
-        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[start : start + window], key=lambda e: len(e.input_ids))
+        out += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(out)
     return out
 
@@ -124,7 +132,7 @@ def dev_loss(model, dev: list[Example], batch_size: int, pad_id: int, device: st
     total, count = 0.0, 0
     with torch.no_grad(), _autocast(device, dtype):
         for start in range(0, len(dev), batch_size):
-            batch = dev[start:start + batch_size]
+            batch = dev[start : start + batch_size]
             ids, mask, labels = collate(batch, pad_id, device)
             n = int((labels[:, 1:] != IGNORE).sum())
             total += float(answer_loss(model, ids, mask, labels)) * n
@@ -143,8 +151,9 @@ def _autocast(device: str, dtype: str):
     return contextlib.nullcontext()
 
 
-def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_id: int,
-          log: Callable[[str], None] = print) -> tuple[object, dict]:
+def train(
+    recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_id: int, log: Callable[[str], None] = print
+) -> tuple[object, dict]:
     """Train; returns the model holding the weights of the best dev loss, and the run's metrics."""
     import torch
     from tqdm import tqdm
@@ -181,8 +190,13 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
             if dev_set and (step % recipe.eval_every == 0 or step == total):
                 current = dev_loss(model, dev_set, recipe.batch_size, pad_id, recipe.device, recipe.dtype)
-                history.append({"step": step, "dev_loss": round(current, 4),
-                                "train_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4)})
+                history.append(
+                    {
+                        "step": step,
+                        "dev_loss": round(current, 4),
+                        "train_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
+                    }
+                )
                 log(f"step {step}: dev loss {current:.4f}")
                 if best["dev_loss"] is None or current < best["dev_loss"]:
                     best = {"dev_loss": current, "step": step, "state": _adapter_state(model)}
@@ -199,10 +213,14 @@ def train(recipe: Recipe, train_set: list[Example], dev_set: list[Example], pad_
     if best["state"] is not None:
         model.load_state_dict(best["state"], strict=False)
     metrics = {
-        "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
-        "first_train_loss": round(losses[0], 4), "last_train_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+        "steps": step,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "first_train_loss": round(losses[0], 4),
+        "last_train_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
         "best_dev_loss": None if best["dev_loss"] is None else round(best["dev_loss"], 4),
-        "best_step": best["step"], "history": history, "recipe": asdict(recipe),
+        "best_step": best["step"],
+        "history": history,
+        "recipe": asdict(recipe),
     }
     return model, metrics
 
@@ -219,7 +237,8 @@ def save_adapter(model, out_dir: Path, dtype: str = "bfloat16") -> int:
     model.save_pretrained(out_dir, safe_serialization=True)
     weights = out_dir / "adapter_model.safetensors"
     tensors = load_file(weights)
-    save_file({k: v.to(getattr(torch, dtype)).contiguous() for k, v in tensors.items()}, weights,
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.to(getattr(torch, dtype)).contiguous() for k, v in tensors.items()}, weights, metadata={"format": "pt"}
+    )
     weights.chmod(0o644)  # safetensors writes 0600; a serving user other than the trainer must read it
     return weights.stat().st_size

@@ -21,8 +21,12 @@ def check(base_url: str, model: str | None, prompt: str, max_tokens: int) -> dic
     started = time.perf_counter()
     ttft, parts, usage = None, [], None
     stream = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
-        stream=True, stream_options={"include_usage": True}, temperature=0,
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=0,
     )
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -35,8 +39,13 @@ def check(base_url: str, model: str | None, prompt: str, max_tokens: int) -> dic
     return {
         "models": models,
         "model": model,
-        "chat_stream": {"chunks": len(parts), "text": "".join(parts), "ttft_s": ttft,
-                        "seconds": chat_seconds, "usage": usage},
+        "chat_stream": {
+            "chunks": len(parts),
+            "text": "".join(parts),
+            "ttft_s": ttft,
+            "seconds": chat_seconds,
+            "usage": usage,
+        },
         "completion": {"text": completion.choices[0].text, "usage": completion.usage.model_dump()},
     }
 

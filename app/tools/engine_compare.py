@@ -54,23 +54,32 @@ async def _level(engine, prompts: list[list[int]], concurrency: int, output_len:
     await asyncio.gather(*(loop(i) for i in range(concurrency)))
     elapsed = time.perf_counter() - started
     ttfts.sort()
-    return {"concurrency": concurrency, "output_tokens_per_s": round(tokens / elapsed, 1),
-            "completed_requests": done, "seconds": round(elapsed, 1),
-            "ttft_p50_ms": round(1000 * ttfts[len(ttfts) // 2], 1) if ttfts else None}
+    return {
+        "concurrency": concurrency,
+        "output_tokens_per_s": round(tokens / elapsed, 1),
+        "completed_requests": done,
+        "seconds": round(elapsed, 1),
+        "ttft_p50_ms": round(1000 * ttfts[len(ttfts) // 2], 1) if ttfts else None,
+    }
 
 
 async def _measure(args) -> dict:
     import torch
 
     from app.config import ModelConfig
+    from app.tools.eval import engine_arg_values
     from deployments.builder import default_engines
 
-    from app.tools.eval import engine_arg_values
-
     engine_args = engine_arg_values(args.engine_arg)
-    config = ModelConfig(name="compare", source=str(Path(args.model_source).resolve()), engine=args.only,
-                         device=args.device, dtype=args.dtype, max_model_len=args.input_len + args.output_len + 16,
-                         engine_args=engine_args)
+    config = ModelConfig(
+        name="compare",
+        source=str(Path(args.model_source).resolve()),
+        engine=args.only,
+        device=args.device,
+        dtype=args.dtype,
+        max_model_len=args.input_len + args.output_len + 16,
+        engine_args=engine_args,
+    )
     cuda = args.device == "cuda" and torch.cuda.is_available()
     free_before = torch.cuda.mem_get_info()[0] if cuda else 0
     engine = default_engines()[args.only](config)
@@ -82,20 +91,29 @@ async def _measure(args) -> dict:
     rng = random.Random(0)
     vocab = len(engine.tokenizer)
     prompts = [[rng.randrange(100, vocab - 100) for _ in range(args.input_len)] for _ in range(256)]
-    levels = [await _level(engine, prompts, c, args.output_len, args.duration)
-              for c in map(int, args.concurrency.split(","))]
+    levels = [
+        await _level(engine, prompts, c, args.output_len, args.duration) for c in map(int, args.concurrency.split(","))
+    ]
     await engine.shutdown()
-    return {"engine": args.only, "load_seconds": round(load_s, 1),
-            "device_memory_used_gib": None if used_gib is None else round(used_gib, 2), "levels": levels}
+    return {
+        "engine": args.only,
+        "load_seconds": round(load_s, 1),
+        "device_memory_used_gib": None if used_gib is None else round(used_gib, 2),
+        "levels": levels,
+    }
 
 
 def _table(results: list[dict]) -> str:
-    rows = ["| engine | concurrency | output tok/s | TTFT p50 ms | completed | device memory GiB |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| engine | concurrency | output tok/s | TTFT p50 ms | completed | device memory GiB |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         for lvl in r["levels"]:
-            rows.append(f"| {r['engine']} | {lvl['concurrency']} | {lvl['output_tokens_per_s']} | "
-                        f"{lvl['ttft_p50_ms']} | {lvl['completed_requests']} | {r['device_memory_used_gib']} |")
+            rows.append(
+                f"| {r['engine']} | {lvl['concurrency']} | {lvl['output_tokens_per_s']} | "
+                f"{lvl['ttft_p50_ms']} | {lvl['completed_requests']} | {r['device_memory_used_gib']} |"
+            )
     return "\n".join(rows)
 
 
@@ -121,8 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for engine in args.engines.split(","):
             result = Path(tmp) / f"{engine}.json"
-            cmd = [sys.executable, "-m", "app.tools.engine_compare", *(argv if argv is not None else sys.argv[1:]),
-                   "--only", engine, "--result-file", str(result)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "app.tools.engine_compare",
+                *(argv if argv is not None else sys.argv[1:]),
+                "--only",
+                engine,
+                "--result-file",
+                str(result),
+            ]
             subprocess.run(cmd, check=True)
             results.append(json.loads(result.read_text()))
     print(_table(results))

@@ -23,8 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app.translate import languages
-from app.translate import prompts
+from app.translate import languages, prompts
 
 
 @dataclass
@@ -54,8 +53,15 @@ def score(system: str, hyps: list[str], refs: list[str], source: str, target: st
     bleu = sacrebleu.corpus_bleu(hyps, [refs], tokenize=bleu_tokenizer(target))
     chrf = sacrebleu.corpus_chrf(hyps, [refs])
     ter = sacrebleu.corpus_ter(hyps, [refs], asian_support=languages.is_cjk(target))
-    return Score(system, f"{source}-{target}", len(hyps), round(bleu.score, 2), round(chrf.score, 2),
-                 round(ter.score, 2), round(seconds, 1))
+    return Score(
+        system,
+        f"{source}-{target}",
+        len(hyps),
+        round(bleu.score, 2),
+        round(chrf.score, 2),
+        round(ter.score, 2),
+        round(seconds, 1),
+    )
 
 
 def read_lines(path: Path, limit: int | None) -> list[str]:
@@ -63,8 +69,9 @@ def read_lines(path: Path, limit: int | None) -> list[str]:
     return lines[:limit] if limit else lines
 
 
-async def translate_fanyi(client, model: str | None, lines: list[str], source: str, target: str,
-                          batch: int = 32, concurrency: int = 4) -> list[str]:
+async def translate_fanyi(
+    client, model: str | None, lines: list[str], source: str, target: str, batch: int = 32, concurrency: int = 4
+) -> list[str]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(chunk: list[str]) -> list[str]:
@@ -74,12 +81,13 @@ async def translate_fanyi(client, model: str | None, lines: list[str], source: s
         resp.raise_for_status()
         return [t["text"] for t in resp.json()["translations"]]
 
-    parts = await asyncio.gather(*(one(lines[i:i + batch]) for i in range(0, len(lines), batch)))
+    parts = await asyncio.gather(*(one(lines[i : i + batch]) for i in range(0, len(lines), batch)))
     return [text for part in parts for text in part]
 
 
-async def translate_chat(client, model: str | None, lines: list[str], source: str, target: str,
-                         concurrency: int = 16) -> list[str]:
+async def translate_chat(
+    client, model: str | None, lines: list[str], source: str, target: str, concurrency: int = 16
+) -> list[str]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(line: str) -> str:
@@ -134,10 +142,17 @@ def engine_model(args):
         if not name or not path:
             raise ValueError(f"--adapter {spec!r}: expected NAME=PATH[:PROMPT_STYLE]")
         adapters.append(AdapterConfig(name=name, path=str(Path(path).resolve()), prompt_style=style or None))
-    return ModelConfig(name=Path(args.model_source).name, source=str(Path(args.model_source).resolve()),
-                       engine=args.engine, device=args.device, dtype=args.dtype, max_model_len=args.max_model_len,
-                       prompt_style=args.prompt_style, engine_args=engine_arg_values(args.engine_arg),
-                       adapters=adapters)
+    return ModelConfig(
+        name=Path(args.model_source).name,
+        source=str(Path(args.model_source).resolve()),
+        engine=args.engine,
+        device=args.device,
+        dtype=args.dtype,
+        max_model_len=args.max_model_len,
+        prompt_style=args.prompt_style,
+        engine_args=engine_arg_values(args.engine_arg),
+        adapters=adapters,
+    )
 
 
 def evaluate_engine(args) -> list[Score]:
@@ -152,8 +167,7 @@ def evaluate_engine(args) -> list[Score]:
     for system in systems:
         hyps, seconds = results[system]
         style = next((a.prompt_style for a in config.adapters if a.name == system), None) or config.prompt_style
-        scores.append(score(f"{system or config.name} ({args.engine}, {style})", hyps, refs, source, target,
-                            seconds))
+        scores.append(score(f"{system or config.name} ({args.engine}, {style})", hyps, refs, source, target, seconds))
     if args.hyps:
         args.hyps.write_text(json.dumps({s or config.name: results[s][0] for s in systems}, ensure_ascii=False))
     return scores

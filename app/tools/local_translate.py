@@ -29,7 +29,7 @@ class LocalTranslator:
         self._handle = LocalHandle(replica)
 
     @classmethod
-    async def start(cls, config: ModelConfig, engine_cls) -> "LocalTranslator":
+    async def start(cls, config: ModelConfig, engine_cls) -> LocalTranslator:
         replica = LLMReplica(config, engine_cls)
         await replica.start()
         return cls(replica)
@@ -41,8 +41,15 @@ class LocalTranslator:
         style = (found[adapter].prompt_style if adapter else None) or self.config.prompt_style
         return Route(name=adapter or self.config.name, handle=self._handle, prompt_style=style, adapter=adapter)
 
-    async def translate(self, texts: list[str], source: str, target: str, adapter: str | None = None,
-                        temperature: float = 0.0, group: int = 64) -> tuple[list[str], Usage]:
+    async def translate(
+        self,
+        texts: list[str],
+        source: str,
+        target: str,
+        adapter: str | None = None,
+        temperature: float = 0.0,
+        group: int = 64,
+    ) -> tuple[list[str], Usage]:
         """Translate each text (one unit each), in order; greedy by default, as evaluations should be.
         Texts go as concurrent requests of `group` lines, like a client posting batches, so the engine
         sees many sequences at once."""
@@ -50,10 +57,18 @@ class LocalTranslator:
         usage = Usage()
 
         async def one(start: int) -> list[str]:
-            chunk = texts[start:start + group]
-            ctx = Context(request_id=f"eval-{start}", model=route.name, prompt_style=route.prompt_style,
-                          source=source, target=target, glossary=None, temperature=temperature,
-                          handle=route.handle, adapter=route.adapter)
+            chunk = texts[start : start + group]
+            ctx = Context(
+                request_id=f"eval-{start}",
+                model=route.name,
+                prompt_style=route.prompt_style,
+                source=source,
+                target=target,
+                glossary=None,
+                temperature=temperature,
+                handle=route.handle,
+                adapter=route.adapter,
+            )
             pieces = self._translator.plan([(text, "plain") for text in chunk])
             return [unit.text for unit in await self._translator.translate_all(pieces, len(chunk), ctx, usage)]
 
@@ -64,8 +79,9 @@ class LocalTranslator:
         await self.replica.close()
 
 
-def translate_sync(config: ModelConfig, texts: list[str], source: str, target: str,
-                   adapters: list[str | None]) -> dict[str | None, tuple[list[str], float]]:
+def translate_sync(
+    config: ModelConfig, texts: list[str], source: str, target: str, adapters: list[str | None]
+) -> dict[str | None, tuple[list[str], float]]:
     """Load once, translate `texts` through the base model (None) and/or each adapter; seconds each."""
     import time
 

@@ -67,8 +67,16 @@ MIX: dict[str, tuple[int, frozenset[int]]] = {
     "too_long": (1, frozenset({400, 413})),  # context_length_exceeded, or the body-size limit first
     "bad_params": (1, frozenset({400})),
 }
-SENTENCES = ["今天天气很好。", "我们去公园散步吧！", "Good morning, how are you?", "The meeting starts at nine.",
-             "请把文件发给我。", "Where is the train station?", "这本书很有意思。", "Thank you for your help."]
+SENTENCES = [
+    "今天天气很好。",
+    "我们去公园散步吧！",
+    "Good morning, how are you?",
+    "The meeting starts at nine.",
+    "请把文件发给我。",
+    "Where is the train station?",
+    "这本书很有意思。",
+    "Thank you for your help.",
+]
 BAD_PARAMS = [{"temperature": -1}, {"top_p": 2.5}, {"max_tokens": 0}, {"messages": []}, {"n": "many"}]
 # Added by --adversarial. An attack is planned and then translated or refused: 200, or the limit it hits.
 ADVERSARIAL: dict[str, tuple[int, frozenset[int]]] = {
@@ -118,8 +126,11 @@ class Soak:
     def body(self, kind: str, rng: random.Random) -> tuple[str, Any]:
         """(API, JSON body or raw bytes) for one request of this kind."""
         cfg, model = self.cfg, self.cfg.model
-        chat = {"messages": [{"role": "user", "content": rng.choice(SENTENCES)}], "max_tokens": cfg.max_tokens,
-                **({"model": model} if model else {})}
+        chat = {
+            "messages": [{"role": "user", "content": rng.choice(SENTENCES)}],
+            "max_tokens": cfg.max_tokens,
+            **({"model": model} if model else {}),
+        }
         if kind == "chat":
             return "chat", chat
         if kind == "chat_stream":
@@ -129,8 +140,11 @@ class Soak:
             text = rng.choice(SENTENCES)
             if rng.random() < 0.5:  # half repeat (translation-memory hits), half are new
                 text = f"{text} {uuid.uuid4().hex[:6]}"
-            return "translate", {"text": text, "target_lang": rng.choice(["en", "de", "zh"]),
-                                 **({"model": model} if model else {})}
+            return "translate", {
+                "text": text,
+                "target_lang": rng.choice(["en", "de", "zh"]),
+                **({"model": model} if model else {}),
+            }
         if kind == "bad_json":
             return "chat", b'{"messages": [{"role": "user", "content": "hi"'
         if kind == "unknown_model":
@@ -157,8 +171,11 @@ class Soak:
             if api == "attack":
                 url, kwargs = self.cfg.url.rstrip("/") + body.route, _attack_kwargs(body)
             else:
-                kwargs = {"data": body, "headers": {"content-type": "application/json"}} \
-                    if isinstance(body, bytes) else {"json": body}
+                kwargs = (
+                    {"data": body, "headers": {"content-type": "application/json"}}
+                    if isinstance(body, bytes)
+                    else {"json": body}
+                )
             async with session.post(url, **kwargs) as resp:
                 raw = await resp.read()
                 status = resp.status
@@ -218,8 +235,10 @@ class Soak:
             started = time.perf_counter()
             deadline = started + cfg.duration
             clients = [asyncio.create_task(self.client(session, i, deadline)) for i in range(cfg.clients)]
-            clients += [asyncio.create_task(self.slow_client(deadline))
-                        for _ in range(cfg.slow_clients if cfg.adversarial else 0)]
+            clients += [
+                asyncio.create_task(self.slow_client(deadline))
+                for _ in range(cfg.slow_clients if cfg.adversarial else 0)
+            ]
             clients.append(asyncio.create_task(self.probe_health(session, deadline)))
             await asyncio.sleep(min(cfg.warmup, cfg.duration))
             baseline = await asyncio.to_thread(ray_rss_mib, cfg.ray_match)
@@ -240,8 +259,12 @@ class Soak:
         for kind in names:
             mine = [o for o in self.outcomes if o.kind == kind]
             ok = [o.latency for o in mine if o.result == "ok"]
-            row = {"requests": len(mine), "ok": len(ok), "p50_ms": _ms(percentile(ok, 50)),
-                   "p99_ms": _ms(percentile(ok, 99))}
+            row = {
+                "requests": len(mine),
+                "ok": len(ok),
+                "p50_ms": _ms(percentile(ok, 50)),
+                "p99_ms": _ms(percentile(ok, 99)),
+            }
             ttfts = [o.ttft for o in mine if o.ttft is not None and o.result == "ok"]
             if ttfts:
                 row.update(ttft_p50_ms=_ms(percentile(ttfts, 50)), ttft_p99_ms=_ms(percentile(ttfts, 99)))
@@ -249,9 +272,13 @@ class Soak:
         unexpected = Counter(f"{o.kind}:{o.result}" for o in self.outcomes if o.result != "ok")
         growth = final - baseline
         answered = [h for h in self.health if h is not None]
-        health = {"probes": len(self.health), "failed": len(self.health) - len(answered),
-                  "p50_ms": _ms(percentile(answered, 50)), "p99_ms": _ms(percentile(answered, 99)),
-                  "max_ms": _ms(max(answered)) if answered else None}
+        health = {
+            "probes": len(self.health),
+            "failed": len(self.health) - len(answered),
+            "p50_ms": _ms(percentile(answered, 50)),
+            "p99_ms": _ms(percentile(answered, 99)),
+            "max_ms": _ms(max(answered)) if answered else None,
+        }
         health_ok = bool(answered) and not health["failed"] and health["p99_ms"] <= self.cfg.max_health_p99_ms
         return {
             "config": self.cfg.model_dump(exclude={"api_key"}),
@@ -261,8 +288,13 @@ class Soak:
             "unexpected_errors": sum(unexpected.values()),
             "unexpected_by_type": dict(unexpected.most_common()),
             "kinds": kinds,
-            "rss_mib": {"baseline": round(baseline, 1), "final": round(final, 1), "growth": round(growth, 1),
-                        "peak": round(max(r for _, r in self.rss_samples), 1), "samples": self.rss_samples},
+            "rss_mib": {
+                "baseline": round(baseline, 1),
+                "final": round(final, 1),
+                "growth": round(growth, 1),
+                "peak": round(max(r for _, r in self.rss_samples), 1),
+                "samples": self.rss_samples,
+            },
             "health": health,
             "metrics_ok": metrics_ok,
             "passed": not unexpected and growth <= self.cfg.max_rss_growth_mb and health_ok and metrics_ok,
@@ -299,8 +331,10 @@ async def slow_body(url: str, api_key: str | None, timeout: float) -> str:
 
     parts = urlsplit(url)
     auth = f"authorization: Bearer {api_key}\r\n" if api_key else ""
-    head = (f"POST /v1/translate HTTP/1.1\r\nhost: {parts.netloc}\r\ncontent-type: application/json\r\n"
-            f"{auth}content-length: 1000\r\n\r\n").encode()
+    head = (
+        f"POST /v1/translate HTTP/1.1\r\nhost: {parts.netloc}\r\ncontent-type: application/json\r\n"
+        f"{auth}content-length: 1000\r\n\r\n"
+    ).encode()
     try:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
     except OSError as exc:

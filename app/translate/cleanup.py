@@ -36,27 +36,72 @@ def strip_think(text: str) -> tuple[str, bool]:
     return new.strip(), new.strip() != text.strip()
 
 
-_LABEL_WORDS = ["Source", "Target", "Input", "Output", "Original", "Translation", "Translated text", "Result",
-                "Answer", "Text", "User", "Assistant", "Human", "Question", "Simplified Chinese",
-                "Traditional Chinese", "Mandarin", "原文", "译文", "翻译", "翻译结果", "中文", "英文", "日文", "德文",
-                "法文", "韩文", "英语", "汉语", "日语", "訳文", "翻訳", "번역"]
-_NAMES = sorted({lang["name"].split(" (")[0] for lang in languages.all_languages()} | set(_LABEL_WORDS),
-                key=len, reverse=True)
+_LABEL_WORDS = [
+    "Source",
+    "Target",
+    "Input",
+    "Output",
+    "Original",
+    "Translation",
+    "Translated text",
+    "Result",
+    "Answer",
+    "Text",
+    "User",
+    "Assistant",
+    "Human",
+    "Question",
+    "Simplified Chinese",
+    "Traditional Chinese",
+    "Mandarin",
+    "原文",
+    "译文",
+    "翻译",
+    "翻译结果",
+    "中文",
+    "英文",
+    "日文",
+    "德文",
+    "法文",
+    "韩文",
+    "英语",
+    "汉语",
+    "日语",
+    "訳文",
+    "翻訳",
+    "번역",
+]
+_NAMES = sorted(
+    {lang["name"].split(" (")[0] for lang in languages.all_languages()} | set(_LABEL_WORDS), key=len, reverse=True
+)
 # "English:", "**German translation:**", "## Chinese (Simplified):", "Q:" — a few-shot turn or a label.
-_LABEL = re.compile(r"[ \t]*(?:#+[ \t]*|>[ \t]*)?\**[ \t]*(?:in[ \t]+)?(?P<label>(?:" + "|".join(map(re.escape, _NAMES))
-                    + r")(?:[ \t]*\([^)\n]*\))?(?:[ \t]+(?:text|translation|version))?|(?-i:Q|A))"
-                    + r"[ \t]*\**[ \t]*[:：][ \t]*\**", re.I)
+_LABEL = re.compile(
+    r"[ \t]*(?:#+[ \t]*|>[ \t]*)?\**[ \t]*(?:in[ \t]+)?(?P<label>(?:"
+    + "|".join(map(re.escape, _NAMES))
+    + r")(?:[ \t]*\([^)\n]*\))?(?:[ \t]+(?:text|translation|version))?|(?-i:Q|A))"
+    + r"[ \t]*\**[ \t]*[:：][ \t]*\**",
+    re.I,
+)
 _COURTESY = r"(?:(?:sure|certainly|of course|okay|ok|absolutely|alright|no problem|好的|当然|没问题)[!.,，。！~]*\s*)?"
-_LEAD_IN = re.compile(_COURTESY + r"(?:(?:here(?:'s| is| are)|below is|the following is)\b[^\n:：]{0,120}"
-                      r"|[^\n:：]{0,60}(?:\btranslat(?:ion|ed|e)\b|traduction|übersetzung|traducción|tradução|traduzione"
-                      r"|vertaling|перевод|tłumaczenie|překlad|çeviri|terjemahan|översättning|bản dịch)[^\n:：]{0,60}"
-                      r"|[^\n:：]{0,20}(?:翻译|译文|翻訳|訳文|번역)[^\n:：]{0,20})[:：][ \t]*\**", re.I)
+_LEAD_IN = re.compile(
+    _COURTESY + r"(?:(?:here(?:'s| is| are)|below is|the following is)\b[^\n:：]{0,120}"
+    r"|[^\n:：]{0,60}(?:\btranslat(?:ion|ed|e)\b|traduction|übersetzung|traducción|tradução|traduzione"
+    r"|vertaling|перевод|tłumaczenie|překlad|çeviri|terjemahan|översättning|bản dịch)[^\n:：]{0,60}"
+    r"|[^\n:：]{0,20}(?:翻译|译文|翻訳|訳文|번역)[^\n:：]{0,20})[:：][ \t]*\**",
+    re.I,
+)
 # "The translation of "早上好" in English is "Good morning"." / "“早上好”的英文翻译是“Good morning”。"
-_IS_FORM = re.compile(r"(?:the\s+)?(?:\w+\s+)?translation\s+of\s+.{1,80}?\s+(?:in|into|to)\s+\w+\s+is\s*[:：]?\s*"
-                      r"|[“\"「].{1,80}?[”\"」]的?\w{0,4}翻译(?:是|为)[:：]?\s*", re.I)
-_NOTE = re.compile(r"\s*[(（\[*_]*\s*(?:notes?|explanation|translation notes?|translator'?s note|please note|"
-                   r"注|备注|译注)\s*[:：]|\s*[(（]?(?:this|the above) translation\b"
-                   r"|\s*(?:I hope this helps|Let me know if|If you (?:need|have|want)|Feel free to)", re.I)
+_IS_FORM = re.compile(
+    r"(?:the\s+)?(?:\w+\s+)?translation\s+of\s+.{1,80}?\s+(?:in|into|to)\s+\w+\s+is\s*[:：]?\s*"
+    r"|[“\"「].{1,80}?[”\"」]的?\w{0,4}翻译(?:是|为)[:：]?\s*",
+    re.I,
+)
+_NOTE = re.compile(
+    r"\s*[(（\[*_]*\s*(?:notes?|explanation|translation notes?|translator'?s note|please note|"
+    r"注|备注|译注)\s*[:：]|\s*[(（]?(?:this|the above) translation\b"
+    r"|\s*(?:I hope this helps|Let me know if|If you (?:need|have|want)|Feel free to)",
+    re.I,
+)
 _INLINE_NOTE = re.compile(r"\s*[(（](?:note|注)\s*[:：][^()（）\n]*[)）]\s*$", re.I)
 
 
@@ -71,7 +116,7 @@ def strip_chatter(text: str, source: str = "") -> tuple[str, bool]:
         m = _LEAD_IN.match(new) or _LABEL.match(new) or _IS_FORM.match(new)
         if not m:
             break
-        rest = new[m.end():]
+        rest = new[m.end() :]
         # A lead-in is chatter only if the source had none like it: "Here is the list:" is a sentence.
         own_line = rest[:1] in ("\n", "\r") or not rest.strip()
         if not rest.strip() or (head.endswith((":", "：")) if own_line else (":" in head or "：" in head)):
@@ -96,13 +141,13 @@ def strip_echo(text: str, source: str) -> tuple[str, bool]:
     src, text = source.strip(), text.strip()
     if not src or not text.startswith(src):
         return text, False
-    rest = text[len(src):]
+    rest = text[len(src) :]
     sep = _ECHO_SEP.match(rest)
     if not sep and rest[:1].isspace() and dominant_script(rest) not in (None, dominant_script(src)):
         sep = re.match(r"\s+", rest)  # "Good morning 早上好": a change of script is separator enough
-    if not sep or not rest[sep.end():].strip():
+    if not sep or not rest[sep.end() :].strip():
         return text, False
-    return rest[sep.end():].strip(), True
+    return rest[sep.end() :].strip(), True
 
 
 _LABEL_LIKE = re.compile(r"\s*[^\s:：][^:：\n]{0,30}[:：]")
@@ -156,8 +201,19 @@ _CJK_LETTER = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK = _CJK_LETTER + "\u3000-\u303f\uff00-\uffef"  # letters plus CJK and full-width punctuation
 _CJK_NEXT = re.compile(rf"[ \t]*[{_CJK_LETTER}]")
 _TO_FULL = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；"}
-_TO_ASCII = {"。": ".", "、": ",", "「": '"', "」": '"', "『": '"', "』": '"', "【": "[", "】": "]", "　": " ",
-             "……": "...", **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}}
+_TO_ASCII = {
+    "。": ".",
+    "、": ",",
+    "「": '"',
+    "」": '"',
+    "『": '"',
+    "』": '"',
+    "【": "[",
+    "】": "]",
+    "　": " ",
+    "……": "...",
+    **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},
+}
 _ASCII_SOURCE = re.compile("……|[" + re.escape("".join(k for k in _TO_ASCII if len(k) == 1)) + "]")
 
 
@@ -167,13 +223,14 @@ def _to_full_width(text: str) -> str:
     mostly_cjk = dominant_script(text) in ("han", "japanese")
 
     def swap(m: re.Match) -> str:
-        before, after = text[m.start() - 1:m.start()], text[m.end():m.end() + 1]
-        if "." in (before, after) or (re.match(r"[0-9A-Za-z]", after) and (
-                m[0] == "." or re.match(r"[0-9A-Za-z]", before))):
+        before, after = text[m.start() - 1 : m.start()], text[m.end() : m.end() + 1]
+        if "." in (before, after) or (
+            re.match(r"[0-9A-Za-z]", after) and (m[0] == "." or re.match(r"[0-9A-Za-z]", before))
+        ):
             return m[0]  # "...", "3.14", "file.txt", "12:30", "a,b"
         if re.match(rf"[{_CJK}]", before) or _CJK_NEXT.match(text, m.end()):
             return _TO_FULL[m[0]]
-        return _TO_FULL[m[0]] if mostly_cjk and not text[m.end():].strip() and m[0] in ".!?" else m[0]
+        return _TO_FULL[m[0]] if mostly_cjk and not text[m.end() :].strip() and m[0] in ".!?" else m[0]
 
     text = re.sub(r"[,.?!:;]", swap, text)
     text = re.sub(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])", "", text)
@@ -183,7 +240,7 @@ def _to_full_width(text: str) -> str:
 def _to_ascii(text: str) -> str:
     def swap(m: re.Match) -> str:
         out = _TO_ASCII[m[0]]
-        before, after = text[m.start() - 1:m.start()], text[m.end():m.end() + 1]
+        before, after = text[m.start() - 1 : m.start()], text[m.end() : m.end() + 1]
         if out in ",.!?:;)" and after.isalnum() and not (before.isdigit() and after.isdigit()):
             out += " "  # "好，world" -> ", world"; "３．１４" stays a number
         return " " + out if out == "(" and before.isalnum() else out
@@ -264,7 +321,7 @@ def check_glossary(source: str, output: str, glossary: dict[str, str]) -> tuple[
             flags.append(f"glossary_missing:{term}")
             continue
         for m in reversed(copies):
-            text = text[:m.start()] + required + text[m.end():]
+            text = text[: m.start()] + required + text[m.end() :]
         flags.append(f"glossary_repaired:{term}")
     return text, flags
 
@@ -276,8 +333,9 @@ def html_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def clean(source: str, output: str, target_lang: str, glossary: dict[str, str] | None = None,
-          fmt: str = "plain") -> Cleaned:
+def clean(
+    source: str, output: str, target_lang: str, glossary: dict[str, str] | None = None, fmt: str = "plain"
+) -> Cleaned:
     """The model's translation of `source` out of its raw `output`, with flags saying what was wrong.
     `fmt` is the format of the source's unit: an "html" translation comes back escaped (html_text)."""
     target = languages.normalize(target_lang)
@@ -293,8 +351,16 @@ def clean(source: str, output: str, target_lang: str, glossary: dict[str, str] |
     text, cut = cut_continuation(text, source)
     text, quoted = strip_quotes(text, source)
     quoted = quoted or fenced
-    flags = [flag for flag, on in (("chatter_removed", think or chatter), ("echo_removed", echo),
-                                   ("truncated_continuation", cut), ("quotes_removed", quoted)) if on]
+    flags = [
+        flag
+        for flag, on in (
+            ("chatter_removed", think or chatter),
+            ("echo_removed", echo),
+            ("truncated_continuation", cut),
+            ("quotes_removed", quoted),
+        )
+        if on
+    ]
     if glossary:  # before the punctuation pass, which then tidies around a repaired term
         text, glossary_flags = check_glossary(source, text, glossary)
         flags += glossary_flags

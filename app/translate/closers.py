@@ -10,8 +10,12 @@ from bisect import bisect_left, bisect_right
 
 _TICK_RUN = re.compile("`+")
 _NEWLINE = re.compile("\n")
-_CLOSERS = {"gt": (re.compile(">"), 1), "comment": (re.compile("-->"), 3), "braces": (re.compile(r"(?=\}\})"), 2),
-            "code": (re.compile(r"</(code|kbd|samp|var|tt)\s*+>", re.IGNORECASE), 0)}
+_CLOSERS = {
+    "gt": (re.compile(">"), 1),
+    "comment": (re.compile("-->"), 3),
+    "braces": (re.compile(r"(?=\}\})"), 2),
+    "code": (re.compile(r"</(code|kbd|samp|var|tt)\s*+>", re.IGNORECASE), 0),
+}
 
 
 class Closers:
@@ -69,7 +73,7 @@ class TickRuns:
         if self._shortest()[bisect_left(self.spans, (start,))] >= run_end - start:
             return None
         lengths = sorted(self.by_length)
-        for length in reversed(lengths[:bisect_left(lengths, run_end - start)]):
+        for length in reversed(lengths[: bisect_left(lengths, run_end - start)]):
             end = self.close(run_end, length)
             if end is not None:
                 return run_end - length, end

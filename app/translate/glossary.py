@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from app.translate import masking
 from app.errors import InvalidRequest
+from app.translate import masking
 
 MAX_ENTRIES = 200
 MAX_TERM_CHARS = 100  # a term or its translation: names and phrases, not paragraphs

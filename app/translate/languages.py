@@ -45,7 +45,9 @@ _NAMES = {code: name for code, name, _ in _TABLE}
 _SCRIPTS = {code: script for code, _, script in _TABLE}
 # English names are accepted too: clients (and people) often send "Chinese" where a code belongs.
 _BY_NAME = {name.lower(): code for code, name, _ in _TABLE} | {
-    "simplified chinese": "zh-Hans", "traditional chinese": "zh-Hant"}
+    "simplified chinese": "zh-Hans",
+    "traditional chinese": "zh-Hant",
+}
 # Chinese regions imply a script; every other region is dropped (pt-BR -> pt, en-GB -> en).
 _ZH_REGIONS = {"cn": "zh-Hans", "sg": "zh-Hans", "my": "zh-Hans", "tw": "zh-Hant", "hk": "zh-Hant", "mo": "zh-Hant"}
 _SUBTAG = re.compile(r"[a-z0-9]{1,8}")
@@ -66,7 +68,8 @@ def _unknown(code: object) -> UnknownLanguage:
     # repr escapes what could not be printed or encoded (controls, lone surrogates).
     text = code if isinstance(code, str) else repr(code)
     shown = (repr(text[:_SHOWN_CHARS]) if isinstance(code, str) else text[:_SHOWN_CHARS]) + (
-        "…" if len(text) > _SHOWN_CHARS else "")
+        "…" if len(text) > _SHOWN_CHARS else ""
+    )
     return UnknownLanguage(f"unsupported language {shown}; supported codes: {valid}")
 
 
@@ -170,8 +173,15 @@ _STOPWORDS = {
     "id": "yang dan di ini itu dengan untuk tidak ada dari ke saya akan dalam adalah kami".split(),
 }
 # Letters (almost) only one supported language uses; each occurrence counts double.
-_LETTER_HINTS = {"vi": "ăđơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ", "tr": "ığş",
-                 "pl": "łąężźśńć", "cs": "řěů", "de": "ß", "es": "ñ¿¡", "pt": "ãõ"}
+_LETTER_HINTS = {
+    "vi": "ăđơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ",
+    "tr": "ığş",
+    "pl": "łąężźśńć",
+    "cs": "řěů",
+    "de": "ß",
+    "es": "ñ¿¡",
+    "pt": "ãõ",
+}
 _WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -200,5 +210,6 @@ def detect(text: str) -> str:
         return "uk" if uk > ru else "ru"
     if family == "latin":
         return _guess_latin(text)
-    return {"han": "zh", "japanese": "ja", "hangul": "ko", "arabic": "ar", "devanagari": "hi",
-            "thai": "th"}.get(family or "", "en")
+    return {"han": "zh", "japanese": "ja", "hangul": "ko", "arabic": "ar", "devanagari": "hi", "thai": "th"}.get(
+        family or "", "en"
+    )

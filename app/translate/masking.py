@@ -17,8 +17,8 @@ from __future__ import annotations
 import itertools
 import re
 import string
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Iterator
 
 from app.translate.closers import Closers
 
@@ -59,8 +59,12 @@ _ALTERNATIVES = [
     ("brace", "$", r"\{[^{}\n]*+\}"),  # ${x}
     ("brace", "{", r"[A-Za-z_0-9][\w.\-]*+(?:[!:][^{}\n]*+)?\}"),  # {name} {0} {x:>8}
     # printf family: %s %d %1$s %(name)s %.2f %ld %@ %%; never "50% off" or "20%off".
-    ("printf", "%", r"(?:\d++\$)?(?:\([A-Za-z_]\w*+\))?[-+#0]*+(?:\d++|\*)?(?:\.(?:\d++|\*))?"
-                    r"(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGcrsa@%](?![A-Za-z])"),
+    (
+        "printf",
+        "%",
+        r"(?:\d++\$)?(?:\([A-Za-z_]\w*+\))?[-+#0]*+(?:\d++|\*)?(?:\.(?:\d++|\*))?"
+        r"(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGcrsa@%](?![A-Za-z])",
+    ),
 ]
 _KINDS = [kind for kind, _, _ in _ALTERNATIVES]
 _OPENERS = frozenset(("ticks", "code", "comment", "braces"))
@@ -79,9 +83,14 @@ _EMAIL_DOMAIN = re.compile(_DOMAIN, re.IGNORECASE)
 def _alternation(alive: frozenset[int], after: int = -1) -> re.Pattern:
     """The alternatives in `alive` (those past index `after`) as one pattern, one branch per first
     character; the empty group after it names the alternative that matched (m.lastgroup)."""
-    return re.compile("|".join(re.escape(first) + _named(rest, f"a{i}_{j}")
-                               for i, (kind, firsts, rest) in enumerate(_ALTERNATIVES) if i in alive and i > after
-                               for j, first in enumerate(firsts or "")))
+    return re.compile(
+        "|".join(
+            re.escape(first) + _named(rest, f"a{i}_{j}")
+            for i, (kind, firsts, rest) in enumerate(_ALTERNATIVES)
+            if i in alive and i > after
+            for j, first in enumerate(firsts or "")
+        )
+    )
 
 
 def _named(rest: str, name: str) -> str:
@@ -235,8 +244,10 @@ def _url_end(url: str, start: int) -> int:
     trail = len(url[:end].rstrip(")]" + _URL_TAIL))  # only these last characters may go
     if trail == end:
         return start + end
-    kept = max(_last_kept(url, closer, max(1, url.count(closer, 0, end) - url.count(opener, 0, end) + 1), trail, end)
-               for closer, opener in ((")", "("), ("]", "[")))
+    kept = max(
+        _last_kept(url, closer, max(1, url.count(closer, 0, end) - url.count(opener, 0, end) + 1), trail, end)
+        for closer, opener in ((")", "("), ("]", "["))
+    )
     return start + max(kept + 1, trail)
 
 

@@ -5,8 +5,7 @@ translator calls `restore_placeholders` itself for memory hits and when that dep
 
 from __future__ import annotations
 
-from app.translate import cleanup
-from app.translate import segment
+from app.translate import cleanup, segment
 
 
 def restore_placeholders(text: str, slots: dict[str, str]) -> tuple[str, list[str]]:
@@ -18,8 +17,14 @@ def restore_placeholders(text: str, slots: dict[str, str]) -> tuple[str, list[st
     return " ".join([restored, *(slots[key] for key in missing)]).strip(), ["placeholder_missing"]
 
 
-def clean_piece(source: str, output: str, target_lang: str, glossary: dict[str, str] | None,
-                slots: dict[str, str], fmt: str = "plain") -> dict:
+def clean_piece(
+    source: str,
+    output: str,
+    target_lang: str,
+    glossary: dict[str, str] | None,
+    slots: dict[str, str],
+    fmt: str = "plain",
+) -> dict:
     """Clean one raw output of the masked `source` (from a unit of format `fmt`), then put the
     placeholders back. `masked` is kept too: the translation memory stores it and restores other slot
     values later."""

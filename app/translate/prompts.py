@@ -54,8 +54,9 @@ def chat_prompt(text: str, source: str, target: str, glossary: dict[str, str] | 
     if terms:
         rules.append("Use these translations for these terms:\n" + "\n".join(terms))
     system = "You are a professional translator."
-    return Prompt(messages=[{"role": "system", "content": system},
-                            {"role": "user", "content": "\n".join(rules) + "\n\n" + text}])
+    return Prompt(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": "\n".join(rules) + "\n\n" + text}]
+    )
 
 
 def few_shot_prompt(text: str, source: str, target: str, glossary: dict[str, str] | None = None) -> Prompt:
@@ -82,8 +83,9 @@ def plain_prompt(text: str, source: str, target: str, glossary: dict[str, str] |
 PROMPT_STYLES = {"chat": chat_prompt, "few_shot": few_shot_prompt, "plain": plain_prompt}
 
 
-def translation_prompt(style: str, text: str, source: str, target: str,
-                       glossary: dict[str, str] | None = None) -> Prompt:
+def translation_prompt(
+    style: str, text: str, source: str, target: str, glossary: dict[str, str] | None = None
+) -> Prompt:
     """`style` is the model's (or adapter's) `prompt_style` from the config: chat, few_shot or plain."""
     return PROMPT_STYLES[style](text, source, target, glossary)
 

@@ -29,8 +29,6 @@ class Piece:
     translate: bool
 
 
-
-
 @dataclass(frozen=True)
 class Masked:
     text: str
@@ -68,13 +66,16 @@ def restore(text: str, slots: dict[str, str]) -> tuple[str, list[str]]:
 _ABBREVIATIONS = frozenset(
     "e.g. i.e. etc. vs. cf. al. dr. mr. mrs. ms. prof. sr. jr. st. mt. no. nos. nr. fig. figs. eq. approx. inc. ltd. "
     "co. corp. dept. vol. pp. ed. est. rev. gen. gov. ca. bzw. usw. z.b. d.h. jan. feb. mar. apr. jun. jul. aug. "
-    "sep. sept. oct. nov. dec. u.s. u.k. a.m. p.m. ph.d.".split())
+    "sep. sept. oct. nov. dec. u.s. u.k. a.m. p.m. ph.d.".split()
+)
 _CLOSERS = "\"'”’)\\]»」』）】》"
 _PUNCT = "[.!?…।؟۔]"
 # Anchored at the start of a run of punctuation: from inside a run the same lookahead fails again.
 _LATIN_END = re.compile(rf"(?<!{_PUNCT}){_PUNCT}++[{_CLOSERS}]*+(?=\s++(\S))")
-_CJK_END = re.compile(rf"(?:[。！？；]+|(?<=[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af])(?:…+|\.{{3,}}))"
-                      rf"[{_CLOSERS}]*")
+_CJK_END = re.compile(
+    rf"(?:[。！？；]+|(?<=[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af])(?:…+|\.{{3,}}))"
+    rf"[{_CLOSERS}]*"
+)
 _DOTTED = re.compile(r"(?:\w\.)+\w")
 _SPACES = re.compile(r"\s*")
 _SPACE_RUN = re.compile(r"\s+")
@@ -92,7 +93,7 @@ def _inside(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
 
 def _word_before(text: str, end: int) -> str:
     """The non-space characters just before end, looking back 40 characters at most."""
-    window = text[max(0, end - 40):end]
+    window = text[max(0, end - 40) : end]
     return window.rsplit(None, 1)[-1] if window and not window[-1].isspace() else ""
 
 
@@ -101,8 +102,9 @@ def _sentence_ends(text: str, spans: list[tuple[int, int]]) -> list[int]:
     for m in _LATIN_END.finditer(text):
         word = _word_before(text, m.start()).lstrip("([\"'“‘")
         # "Dr. Smith", "J. K. Rowling", dotted ones not on the list ("U.S."), "e.g. the", "3 p.m. today"
-        abbreviation = m[0] == "." and ((word + ".").lower() in _ABBREVIATIONS or _DOTTED.fullmatch(word)
-                                         or (len(word) == 1 and word.isalpha()))
+        abbreviation = m[0] == "." and (
+            (word + ".").lower() in _ABBREVIATIONS or _DOTTED.fullmatch(word) or (len(word) == 1 and word.isalpha())
+        )
         if not (abbreviation or m[1].islower() or _inside(m.start() + 1, spans)):
             ends.append(m.end())
     return sorted(set(ends))
@@ -111,9 +113,10 @@ def _sentence_ends(text: str, spans: list[tuple[int, int]]) -> list[int]:
 def _break(text: str, start: int, limit: int, ends: list[int], spans: list[tuple[int, int]]) -> int:
     """The furthest good place to end a chunk: a sentence end, else a clause break, else a space."""
     candidates = (  # each computed only if the one before has no fit
-        lambda: ends[bisect_right(ends, start):bisect_right(ends, limit)],  # the character past the limit
+        lambda: ends[bisect_right(ends, start) : bisect_right(ends, limit)],  # the character past the limit
         lambda: [m.end() for m in _CLAUSE.finditer(text, start, limit + 1)],  # shows whether a break fits
-        lambda: [m.start() for m in _SPACE_RUN.finditer(text, start, limit + 1)])
+        lambda: [m.start() for m in _SPACE_RUN.finditer(text, start, limit + 1)],
+    )
     for found in candidates:
         for pos in reversed(found()):
             if start < pos <= limit and not _inside(pos, spans):
@@ -146,9 +149,14 @@ def _content(text: str, max_chars: int) -> list[Piece]:
         return [Piece(text, False)]
     lead = len(text) - len(text.lstrip())
     protected = spans(core) if len(core) > max_chars else None  # chunking needs them all
-    middle = ([Piece(core, False)] if not has_words(core, protected) else
-              [Piece(core, True)] if len(core) <= max_chars else _chunks(core, max_chars, protected))
-    return [Piece(text[:lead], False), *middle, Piece(text[lead + len(core):], False)]
+    middle = (
+        [Piece(core, False)]
+        if not has_words(core, protected)
+        else [Piece(core, True)]
+        if len(core) <= max_chars
+        else _chunks(core, max_chars, protected)
+    )
+    return [Piece(text[:lead], False), *middle, Piece(text[lead + len(core) :], False)]
 
 
 # --- plain text and markdown ------------------------------------------------------------------------
@@ -161,7 +169,8 @@ _PREFIX = re.compile(
     r"|[-*+•◦▪‣·–—][ \t]+(?:\[[ xX]\][ \t]+)?"  # bullet, task box
     r"|(?:\d{1,9}[.)]|\(\d{1,9}\)|\(?[a-zA-Z]\)|\(?[ivxlcdm]{1,6}\))[ \t]+"  # 1.  2)  (3)  (a)  b)  (iv)
     r"|(?:[一二三四五六七八九十百]+|\d{1,9})、|（[一二三四五六七八九十\d]{1,4}）|\([一二三四五六七八九十]{1,4}\)|[\u2460-\u2473\u2776-\u277f]"
-    r")[ \t\u3000]*)*")
+    r")[ \t\u3000]*)*"
+)
 _HEADING_CLOSE = re.compile(r"(?<![ \t])[ \t]++#++[ \t]*+$")  # a search: anchored at the start of a space run
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
 _DELIMITER_ROW = re.compile(r"[ \t]*+\|?+(?:[ \t]*+:?+-++:?+[ \t]*+\|)++(?:[ \t]*+:?+-++:?+)?+[ \t]*+")  # |---|:-:|
@@ -170,14 +179,17 @@ _CELL_SEP = re.compile(r"(?<!\\)\|")
 
 def _line(line: str, max_chars: int, markdown: bool, table_row: bool = False) -> list[Piece]:
     body = line.rstrip("\r\n")
-    end = Piece(line[len(body):], False)
+    end = Piece(line[len(body) :], False)
     if table_row:  # pipes are structure, each cell is its own text
-        return [p for i, cell in enumerate(_CELL_SEP.split(body))
-                for p in (Piece("|" if i else "", False), *_content(cell, max_chars))] + [end]
+        return [
+            p
+            for i, cell in enumerate(_CELL_SEP.split(body))
+            for p in (Piece("|" if i else "", False), *_content(cell, max_chars))
+        ] + [end]
     prefix = _PREFIX.match(body).end()
     rest, suffix = body[prefix:], ""
     if markdown and "#" in body[:prefix] and (m := _HEADING_CLOSE.search(rest)):
-        rest, suffix = rest[:m.start()], rest[m.start():]  # "## Title ##": the closing marks stay
+        rest, suffix = rest[: m.start()], rest[m.start() :]  # "## Title ##": the closing marks stay
     return [Piece(body[:prefix], False), *_content(rest, max_chars), Piece(suffix, False), end]
 
 
@@ -199,8 +211,7 @@ def _code_block_end(lines: list[str], i: int) -> int | None:
         return next((j for j in range(1, len(lines)) if lines[j].rstrip() in ("---", "...")), None)
     if fence := _FENCE.match(lines[i]):  # up to a closing fence of the same kind and length, or the end
         closing = re.compile(rf"[ \t]*{re.escape(fence[1][0])}{{{len(fence[1])},}}[ \t]*")
-        return next((j for j in range(i + 1, len(lines)) if closing.fullmatch(lines[j].rstrip("\r\n"))),
-                    len(lines) - 1)
+        return next((j for j in range(i + 1, len(lines)) if closing.fullmatch(lines[j].rstrip("\r\n"))), len(lines) - 1)
     return None
 
 
@@ -210,8 +221,11 @@ def _split_lines(text: str, max_chars: int, markdown: bool) -> list[Piece]:
     pieces, i = [], 0
     while i < len(lines):
         end = _code_block_end(lines, i) if markdown else None
-        pieces += (_line(lines[i], max_chars, markdown, i in rows) if end is None
-                   else [Piece("".join(lines[i:end + 1]), False)])
+        pieces += (
+            _line(lines[i], max_chars, markdown, i in rows)
+            if end is None
+            else [Piece("".join(lines[i : end + 1]), False)]
+        )
         i = (i if end is None else end) + 1
     return pieces
 
@@ -220,8 +234,10 @@ def _split_lines(text: str, max_chars: int, markdown: bool) -> list[Piece]:
 
 # Phrasing elements stay inside a sentence ("Click <a href=…>here</a> now." is one piece; protect masks
 # the tags). Every other element, known or not (XML), starts a new piece.
-_INLINE = frozenset("a abbr acronym b bdi bdo big cite code data del dfn em font i img ins kbd label mark "
-                    "nobr q rp rt ruby s samp small span strike strong sub sup time tt u var wbr".split())
+_INLINE = frozenset(
+    "a abbr acronym b bdi bdo big cite code data del dfn em font i img ins kbd label mark "
+    "nobr q rp rt ruby s samp small span strike strong sub sup time tt u var wbr".split()
+)
 _RAW = frozenset({"script", "style", "pre"})  # content is never translated
 
 
@@ -232,12 +248,24 @@ class _Events(Tokenizer):
         super().__init__(text, convert_charrefs=True)
         self.events: list[tuple[int, str, str]] = []
 
-    def handle_starttag(self, tag, attrs): self.events.append((self.position(), "start", tag))
-    def handle_startendtag(self, tag, attrs): self.events.append((self.position(), "startend", tag))
-    def handle_endtag(self, tag): self.events.append((self.position(), "end", tag))
-    def handle_data(self, data): self.events.append((self.position(), "data", ""))
-    def handle_comment(self, data): self.events.append((self.position(), "comment", ""))
-    def handle_decl(self, data): self.events.append((self.position(), "decl", ""))
+    def handle_starttag(self, tag, attrs):
+        self.events.append((self.position(), "start", tag))
+
+    def handle_startendtag(self, tag, attrs):
+        self.events.append((self.position(), "startend", tag))
+
+    def handle_endtag(self, tag):
+        self.events.append((self.position(), "end", tag))
+
+    def handle_data(self, data):
+        self.events.append((self.position(), "data", ""))
+
+    def handle_comment(self, data):
+        self.events.append((self.position(), "comment", ""))
+
+    def handle_decl(self, data):
+        self.events.append((self.position(), "decl", ""))
+
     handle_pi = unknown_decl = handle_decl
 
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
-from app.translate import cleanup
-from app.translate import prompts
-from app.translate import segment
-from app.translate.pool import Abandoned, CpuPool
 from app.errors import FanyiError, InvalidRequest
-from app.translate.memory import Entry, MemoryScope, TranslationMemory
 from app.generation import GenerateRequest
+from app.translate import cleanup, prompts, segment
+from app.translate.memory import Entry, MemoryScope, TranslationMemory
+from app.translate.pool import Abandoned, CpuPool
 from app.translate.postprocess import restore_placeholders
 
 logger = logging.getLogger("fanyi.translation")
@@ -54,8 +53,17 @@ class Context:
     caller: str | None = None  # the API key's label: memory entries are kept per caller (None: shared)
 
     def memory_scope(self, fmt: str) -> MemoryScope:
-        return MemoryScope(self.caller, self.model, self.adapter, self.prompt_style, self.source, self.target,
-                           fmt, tuple(sorted((self.glossary or {}).items())), self.temperature)
+        return MemoryScope(
+            self.caller,
+            self.model,
+            self.adapter,
+            self.prompt_style,
+            self.source,
+            self.target,
+            fmt,
+            tuple(sorted((self.glossary or {}).items())),
+            self.temperature,
+        )
 
 
 @dataclass(frozen=True)
@@ -104,8 +112,14 @@ class _Piece:
 
 
 class Translator:
-    def __init__(self, memory: TranslationMemory, postprocessor: Any, metrics: Any, max_pieces: int = MAX_PIECES,
-                 plan_threads: int = PLAN_THREADS):
+    def __init__(
+        self,
+        memory: TranslationMemory,
+        postprocessor: Any,
+        metrics: Any,
+        max_pieces: int = MAX_PIECES,
+        plan_threads: int = PLAN_THREADS,
+    ):
         """`max_pieces`: most pieces one request may be split into (limits.max_segments)."""
         self.memory = memory
         self.postprocessor = postprocessor
@@ -113,8 +127,9 @@ class Translator:
         self.max_pieces = max_pieces
         self.pool = CpuPool(plan_threads, "fanyi-plan")  # threads start on first use
 
-    def plan(self, units: list[tuple[str, str]], param: str = "text",
-             stop: threading.Event | None = None) -> list[_Piece]:
+    def plan(
+        self, units: list[tuple[str, str]], param: str = "text", stop: threading.Event | None = None
+    ) -> list[_Piece]:
         """Split units into pieces; `param` names the request field an over-limit error points at.
         Raises Abandoned once `stop` is set: its request is gone."""
         pieces, count = [], 0
@@ -125,8 +140,11 @@ class Translator:
                 masked = segment.protect(piece.text) if piece.translate else None
                 count += masked is not None
                 if count > self.max_pieces:  # at once: the rest would be work for nothing
-                    raise InvalidRequest(f"too many segments to translate in one request (limit {self.max_pieces})",
-                                         param=param, code="too_many_segments")
+                    raise InvalidRequest(
+                        f"too many segments to translate in one request (limit {self.max_pieces})",
+                        param=param,
+                        code="too_many_segments",
+                    )
                 pieces.append(_Piece(index, piece.text, fmt, masked))
         return pieces
 
@@ -181,8 +199,9 @@ class Translator:
         """`run` for a caller that wants only the finished units, in order."""
         return [event async for event in self.run(pieces, unit_count, ctx, usage) if isinstance(event, UnitDone)]
 
-    async def _translate(self, piece: _Piece, scope: MemoryScope, number: int, ctx: Context, usage: Usage,
-                         gate: asyncio.Semaphore) -> tuple[str, list[str]]:
+    async def _translate(
+        self, piece: _Piece, scope: MemoryScope, number: int, ctx: Context, usage: Usage, gate: asyncio.Semaphore
+    ) -> tuple[str, list[str]]:
         masked = piece.masked
         hit = self.memory.get(scope, masked.text)
         if hit is not None:
@@ -202,9 +221,14 @@ class Translator:
         text = prompts.single_line(ctx.prompt_style, text)
         prompt = prompts.translation_prompt(ctx.prompt_style, text, ctx.source, ctx.target, ctx.glossary)
         req = GenerateRequest(
-            request_id=request_id, messages=prompt.messages, prompt=prompt.text,
-            max_tokens=min(1024, 4 * len(text) + 32), clamp_max_tokens=True,
-            temperature=ctx.temperature, stop=prompt.stop, adapter=ctx.adapter,
+            request_id=request_id,
+            messages=prompt.messages,
+            prompt=prompt.text,
+            max_tokens=min(1024, 4 * len(text) + 32),
+            clamp_max_tokens=True,
+            temperature=ctx.temperature,
+            stop=prompt.stop,
+            adapter=ctx.adapter,
         )
         result = await ctx.handle.complete.remote(req)
         usage.prompt_tokens += result.prompt_tokens
@@ -234,5 +258,5 @@ def _retrieve(task: asyncio.Task) -> None:
 
 def _keep_spacing(original: str, translated: str) -> str:
     lead = original[: len(original) - len(original.lstrip())]
-    tail = original[len(original.rstrip()):]
+    tail = original[len(original.rstrip()) :]
     return lead + translated.strip() + tail

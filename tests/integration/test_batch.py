@@ -49,10 +49,18 @@ def test_offline_every_format_round_trips_and_bad_rows_are_reported(cluster, tin
 
     src = tmp_path / "in"
     src.mkdir()
-    (src / "a.txt").write_bytes("\n".join(ZH).encode() + b"\n\xff\xfe not utf-8\n" + "长".join(ZH * 30).encode()
-                                + b"\n" + ZH[0].encode() + b"\n")
-    (src / "b.jsonl").write_text("".join(json.dumps({"key": f"j{i}", "text": t}, ensure_ascii=False) + "\n"
-                                         for i, t in enumerate(ZH)) + "{not json\n")
+    (src / "a.txt").write_bytes(
+        "\n".join(ZH).encode()
+        + b"\n\xff\xfe not utf-8\n"
+        + "长".join(ZH * 30).encode()
+        + b"\n"
+        + ZH[0].encode()
+        + b"\n"
+    )
+    (src / "b.jsonl").write_text(
+        "".join(json.dumps({"key": f"j{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(ZH))
+        + "{not json\n"
+    )
     with open(src / "c.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["key", "text", "extra"])
@@ -60,10 +68,33 @@ def test_offline_every_format_round_trips_and_bad_rows_are_reported(cluster, tin
     pq.write_table(pa.table({"key": list(range(100, 106)), "text": ZH}), src / "d.parquet")
     out = tmp_path / "out"
 
-    summary = _batch(cluster, "--input", str(src), "--output", str(out), "--source", "zh", "--target", "en",
-                     "--model-source", str(tiny_model), "--device", "cpu", "--dtype", "bfloat16",
-                     "--max-model-len", "256", "--env", '{"VLLM_CPU_KVCACHE_SPACE": "1"}',
-                     "--block-rows", "4", "--id-field", "key", "--temperature", "1.0")
+    summary = _batch(
+        cluster,
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--source",
+        "zh",
+        "--target",
+        "en",
+        "--model-source",
+        str(tiny_model),
+        "--device",
+        "cpu",
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "256",
+        "--env",
+        '{"VLLM_CPU_KVCACHE_SPACE": "1"}',
+        "--block-rows",
+        "4",
+        "--id-field",
+        "key",
+        "--temperature",
+        "1.0",
+    )
 
     txt = [line for p in sorted(out.glob("a.part-*.txt")) for line in p.read_text().splitlines()]
     assert len(txt) == 9  # one line per input line, bad ones empty, so outputs stay aligned
@@ -90,8 +121,23 @@ def test_service_mode_goes_through_the_running_app(cluster, tmp_path):
     src = tmp_path / "s.txt"
     src.write_text("\n".join(ZH) + "\n")
     out = tmp_path / "out"
-    summary = _batch(cluster, "--input", str(src), "--output", str(out), "--target", "en", "--mode", "service",
-                     "--model", "tiny", "--block-rows", "3", "--temperature", "1.0")
+    summary = _batch(
+        cluster,
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--target",
+        "en",
+        "--mode",
+        "service",
+        "--model",
+        "tiny",
+        "--block-rows",
+        "3",
+        "--temperature",
+        "1.0",
+    )
     lines = [line for p in sorted(out.glob("s.part-*.txt")) for line in p.read_text().splitlines()]
     assert len(lines) == len(ZH) and all(lines)
     assert summary["rows"] == len(ZH) and summary["errors"] == 0 and summary["output_tokens"] > 0
@@ -106,14 +152,40 @@ def _job(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProce
 def test_job_submit_stopped_mid_run_then_resubmitted_gives_every_row_once(cluster, tmp_path):
     rows = 48
     src = tmp_path / "big.jsonl"
-    src.write_text("".join(json.dumps({"id": f"r{i:03d}", "text": ZH[i % len(ZH)] + str(i)}, ensure_ascii=False)
-                           + "\n" for i in range(rows)))
+    src.write_text(
+        "".join(
+            json.dumps({"id": f"r{i:03d}", "text": ZH[i % len(ZH)] + str(i)}, ensure_ascii=False) + "\n"
+            for i in range(rows)
+        )
+    )
     out = tmp_path / "out"
     # Through the session's app (service mode): the resume logic is the same in both modes, and two
     # more engine starts in offline mode would double this file's time (offline is the first test).
-    entry = ["python", "-m", "app.batch", "--input", str(src), "--output", str(out), "--source", "zh",
-             "--target", "en", "--mode", "service", "--model", "tiny", "--id-field", "id",
-             "--block-rows", "2", "--shards-in-flight", "1", "--memory-entries", "0"]
+    entry = [
+        "python",
+        "-m",
+        "app.batch",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--source",
+        "zh",
+        "--target",
+        "en",
+        "--mode",
+        "service",
+        "--model",
+        "tiny",
+        "--id-field",
+        "id",
+        "--block-rows",
+        "2",
+        "--shards-in-flight",
+        "1",
+        "--memory-entries",
+        "0",
+    ]
     job_id = f"batch-{time.time_ns()}"  # ours, not parsed from the CLI's colored output
     started = _job(cluster, "submit", "--no-wait", "--submission-id", job_id, "--working-dir", ".", "--", *entry)
     assert started.returncode == 0, started.stderr[-3000:]

@@ -16,9 +16,26 @@ pytestmark = pytest.mark.integration
 
 def bench(base_url: str, out, *args: str) -> tuple[dict, str]:
     done = subprocess.run(
-        [sys.executable, "-m", "app.bench", "--system", f"tiny={base_url}/v1", "--concurrency", "1,2",
-         "--requests", "3", "--out", str(out), "--no-progress", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "app.bench",
+            "--system",
+            f"tiny={base_url}/v1",
+            "--concurrency",
+            "1,2",
+            "--requests",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout
     rows = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all(r["error"] is None and (r["ttft_ms"] or 0) <= r["e2e_ms"] for r in rows)
@@ -37,8 +54,20 @@ def check_levels(results: list[dict], api: str) -> None:
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_bench_streams_fixed_output_lengths(base_url, tmp_path, api):
     # Sampled, not greedy: the random tiny model's argmax is often a special token, which streams no text.
-    data, stdout = bench(base_url, tmp_path, "--api", api, "--model", "tiny", "--random-input-len", "12",
-                         "--output-len", "6", "--temperature", "1")
+    data, stdout = bench(
+        base_url,
+        tmp_path,
+        "--api",
+        api,
+        "--model",
+        "tiny",
+        "--random-input-len",
+        "12",
+        "--output-len",
+        "6",
+        "--temperature",
+        "1",
+    )
     check_levels(data["results"], api)
     for r in data["results"]:  # ignore_eos: exactly the asked length, counted from the server's usage
         assert r["output_tokens"] == 3 * 6 and r["mean_prompt_tokens"] > 0
@@ -51,18 +80,49 @@ def test_bench_streams_fixed_output_lengths(base_url, tmp_path, api):
 
 def test_bench_translate_api(base_url, tmp_path):
     prompts = tmp_path / "sentences.txt"
-    prompts.write_text("今天天气很好。\n我们明天见。\n这本书很有意思。\n他在北京工作。\n火车晚点了。\n猫在睡觉。\n",
-                       encoding="utf-8")
-    data, _ = bench(base_url, tmp_path / "out", "--api", "translate", "--model", "tiny",
-                    "--prompts-file", str(prompts), "--target-lang", "en", "--source-lang", "zh")
+    prompts.write_text(
+        "今天天气很好。\n我们明天见。\n这本书很有意思。\n他在北京工作。\n火车晚点了。\n猫在睡觉。\n", encoding="utf-8"
+    )
+    data, _ = bench(
+        base_url,
+        tmp_path / "out",
+        "--api",
+        "translate",
+        "--model",
+        "tiny",
+        "--prompts-file",
+        str(prompts),
+        "--target-lang",
+        "en",
+        "--source-lang",
+        "zh",
+    )
     check_levels(data["results"], "translate")
 
 
 def test_bench_reports_errors_by_type(base_url, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "app.bench", "--system", f"tiny={base_url}/v1", "--model", "no-such-model",
-         "--requests", "2", "--random-input-len", "4", "--out", str(tmp_path), "--no-progress"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "app.bench",
+            "--system",
+            f"tiny={base_url}/v1",
+            "--model",
+            "no-such-model",
+            "--requests",
+            "2",
+            "--random-input-len",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     [level] = json.loads((tmp_path / "results.json").read_text())["results"]
     assert level["errors"] == {"http_404:model_not_found": 2} and level["completed"] == 0

@@ -33,18 +33,34 @@ HEADER_TIMEOUT = 2  # FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S of the HAProxy cluste
 
 
 def edge_app(tiny_model, name: str = "fanyi-edge", prefix: str = PREFIX) -> dict:
-    model = {"name": "edge", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-             "max_model_len": 2048,
-             "deployment": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 8, "max_queued_requests": 8,
-                            "health_check_period_s": 2, "graceful_shutdown_timeout_s": 5}}
+    model = {
+        "name": "edge",
+        "source": str(tiny_model),
+        "device": "cpu",
+        "engine": "transformers",
+        "max_model_len": 2048,
+        "deployment": {
+            "num_cpus": 0.25,
+            "num_replicas": 1,
+            "max_ongoing_requests": 8,
+            "max_queued_requests": 8,
+            "health_check_period_s": 2,
+            "graceful_shutdown_timeout_s": 5,
+        },
+    }
     return {
-        "name": name, "route_prefix": prefix, "import_path": "deployments.builder:build_app",
+        "name": name,
+        "route_prefix": prefix,
+        "import_path": "deployments.builder:build_app",
         "args": {
             "models": [model],
             "router": {"num_cpus": 0.1, "num_replicas": 1},
             "postprocessor": {"num_cpus": 0.1, "num_replicas": 1},
-            "limits": {"body_read_timeout_s": BODY_TIMEOUT, "request_timeout_s": DEADLINE,
-                       "max_request_duration_s": DEADLINE},
+            "limits": {
+                "body_read_timeout_s": BODY_TIMEOUT,
+                "request_timeout_s": DEADLINE,
+                "max_request_duration_s": DEADLINE,
+            },
         },
     }
 
@@ -65,15 +81,18 @@ def haproxy_edge(tiny_model):
     workdir = Path(tempfile.mkdtemp(prefix="fanyi-edge-", dir="/tmp"))
     cluster = Cluster(workdir)
     # As in test_haproxy.py: read when Ray starts, HAProxy's files under this cluster's temp dir.
-    cluster.env.update({
-        "RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_MAXCONN": "2000",
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(workdir / "haproxy.cfg"),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(workdir / "admin.sock"),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(workdir),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(workdir / "server-state"),
-        "RAY_SERVE_HAPROXY_BINARY_PATH": str(ROOT / "cluster" / "haproxy_edge.py"),
-        "FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S": str(HEADER_TIMEOUT),
-    })
+    cluster.env.update(
+        {
+            "RAY_SERVE_ENABLE_HA_PROXY": "1",
+            "RAY_SERVE_HAPROXY_MAXCONN": "2000",
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(workdir / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(workdir / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(workdir),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(workdir / "server-state"),
+            "RAY_SERVE_HAPROXY_BINARY_PATH": str(ROOT / "cluster" / "haproxy_edge.py"),
+            "FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S": str(HEADER_TIMEOUT),
+        }
+    )
     config = {**app_config(tiny_model, cluster.http_port), "applications": [edge_app(tiny_model, "fanyi", "/")]}
     try:
         cluster.start()
@@ -105,15 +124,21 @@ def _closed(sock: socket.socket) -> bool:
 
 
 def _post_head(path: str, port: int, *lines: str) -> str:
-    return "\n".join([f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
-                      *lines, "", ""])
+    return "\n".join(
+        [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json", *lines, "", ""]
+    )
 
 
 # -- slow clients (Python proxy) ---------------------------------------------------------------------
 
+
 def test_a_chunked_body_that_never_ends_gets_a_json_408_whatever_the_client_asked(edge):
-    head = _post_head(PREFIX + "/v1/chat/completions", edge.http_port, "Transfer-Encoding: chunked",
-                      "x-request-timeout-seconds: 86400")
+    head = _post_head(
+        PREFIX + "/v1/chat/completions",
+        edge.http_port,
+        "Transfer-Encoding: chunked",
+        "x-request-timeout-seconds: 86400",
+    )
     sock, t0 = _send(edge.http_port, head, b'a\r\n{"model": \r\n')  # one chunk, then silence
     status, headers, body = _answer(sock)
     took = time.monotonic() - t0
@@ -132,11 +157,21 @@ def test_a_content_length_larger_than_what_is_sent_gets_a_json_408(edge):
 
 
 def test_a_stream_is_ended_at_the_request_deadline_whatever_the_client_asked(edge):
-    chat = {"model": "edge", "messages": [{"role": "user", "content": "hello"}], "max_tokens": LONG,
-            "ignore_eos": True, "stream": True}
+    chat = {
+        "model": "edge",
+        "messages": [{"role": "user", "content": "hello"}],
+        "max_tokens": LONG,
+        "ignore_eos": True,
+        "stream": True,
+    }
     t0 = time.monotonic()
-    with httpx.stream("POST", edge.url + PREFIX + "/v1/chat/completions", json=chat, timeout=BOUND + 30,
-                      headers={"x-request-timeout-seconds": "86400"}) as r:
+    with httpx.stream(
+        "POST",
+        edge.url + PREFIX + "/v1/chat/completions",
+        json=chat,
+        timeout=BOUND + 30,
+        headers={"x-request-timeout-seconds": "86400"},
+    ) as r:
         assert r.status_code == 200
         events = [line.removeprefix("data: ") for line in r.iter_lines() if line.startswith("data: ")]
     assert time.monotonic() - t0 < BOUND
@@ -146,6 +181,7 @@ def test_a_stream_is_ended_at_the_request_deadline_whatever_the_client_asked(edg
 
 
 # -- headers, Host, Origin, request ids (Python proxy) -----------------------------------------------
+
 
 def test_security_headers_on_the_page_and_the_api(edge):
     for path in ("/", "/v1/models", "/v1/no-such-route"):
@@ -168,8 +204,9 @@ def test_a_foreign_host_is_refused_and_addresses_and_localhost_served(edge):
 def test_cross_site_form_posts_are_refused_and_same_origin_ones_served(edge):
     url = edge.url + PREFIX + "/v1/translate/file"
     form = {"files": {"file": ("note.txt", "你好。".encode())}, "data": {"target_lang": "en", "source_lang": "zh"}}
-    r = httpx.post(url, headers={"origin": "https://attacker.example", "sec-fetch-site": "cross-site"}, timeout=60,
-                   **form)
+    r = httpx.post(
+        url, headers={"origin": "https://attacker.example", "sec-fetch-site": "cross-site"}, timeout=60, **form
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "cross_site_request"
     own = httpx.post(url, headers={"origin": edge.url, "sec-fetch-site": "same-origin"}, timeout=60, **form)
     assert own.status_code == 200, own.text
@@ -179,8 +216,12 @@ def test_cross_site_form_posts_are_refused_and_same_origin_ones_served(edge):
 
 def test_a_6000_character_request_id_is_replaced_in_fanyis_answers(edge):
     sent = "a" * 6000
-    r = httpx.post(edge.url + PREFIX + "/v1/chat/completions", json={"model": "edge", "messages": []},
-                   headers={"x-request-id": sent}, timeout=30)
+    r = httpx.post(
+        edge.url + PREFIX + "/v1/chat/completions",
+        json={"model": "edge", "messages": []},
+        headers={"x-request-id": sent},
+        timeout=30,
+    )
     assert r.status_code == 400
     rid = r.json()["error"]["request_id"]
     assert rid != sent and len(rid) <= 128 and "aaaaaaaa" not in r.text
@@ -195,6 +236,7 @@ def test_edge_refusals_are_counted(edge):
 
 
 # -- behind HAProxy (cluster/haproxy_edge.py) --------------------------------------------------------
+
 
 def test_incomplete_headers_are_cut_off_by_haproxy(haproxy_edge):
     sock, t0 = _send(haproxy_edge.http_port, "GET /v1/models HTTP/1.1\nHost: 127.0.0.1\nX-Slow: ")

@@ -18,11 +18,28 @@ WMT21 = Path(__file__).resolve().parents[3] / "shared" / "data" / "wmt21"
 @pytest.mark.parametrize("api", ["fanyi", "openai-chat"])
 def test_eval_scores_a_few_lines(base_url, tmp_path, capsys, api):
     out = tmp_path / "scores.json"
-    code = evaluation.main([
-        "--base-url", base_url, "--api", api, "--model", "tiny", "--limit", "4", "--json", str(out),
-        "--src", str(WMT21 / "newstest2021.en-zh.src.en"), "--ref", str(WMT21 / "newstest2021.en-zh.ref.A.zh"),
-        "--source", "en", "--target", "zh",
-    ])
+    code = evaluation.main(
+        [
+            "--base-url",
+            base_url,
+            "--api",
+            api,
+            "--model",
+            "tiny",
+            "--limit",
+            "4",
+            "--json",
+            str(out),
+            "--src",
+            str(WMT21 / "newstest2021.en-zh.src.en"),
+            "--ref",
+            str(WMT21 / "newstest2021.en-zh.ref.A.zh"),
+            "--source",
+            "en",
+            "--target",
+            "zh",
+        ]
+    )
     assert code == 0
     [row] = json.loads(out.read_text())
     assert row["segments"] == 4 and row["pair"] == "en-zh" and 0 <= row["chrf"] <= 100

@@ -78,9 +78,11 @@ def listeners(procs: list[psutil.Process]) -> list[Listener]:
             names[proc.pid] = proc.name()
         except psutil.NoSuchProcess:
             pass
-    return [Listener(c.laddr.ip, c.laddr.port, names[c.pid])
-            for c in psutil.net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN and c.pid in names]
+    return [
+        Listener(c.laddr.ip, c.laddr.port, names[c.pid])
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in names
+    ]
 
 
 def outward_ips() -> list[str]:
@@ -117,19 +119,29 @@ def served(tiny_model):
     log = workdir / "serve.log"
     # The Makefile's environment: PATH with the venv first. RAY_TMPDIR keeps this cluster's files
     # (and so its processes' command lines) apart from other clusters on the machine.
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_TMPDIR": str(workdir),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "RAY_TMPDIR": str(workdir),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     with log.open("wb") as out:
         # start_new_session: the cluster is one process group, as under a terminal, and ours alone.
-        proc = subprocess.Popen([sys.executable, "-m", "cluster.loopback", str(config)], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cluster.loopback", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     served = Served(proc, f"http://127.0.0.1:{port}", log)
     try:
         _wait_healthy(served, timeout=600)
         yield served
     finally:
-        for proc in stop(proc.pid, signal.SIGTERM, timeout=20):
-            proc.kill()
+        for left in stop(proc.pid, signal.SIGTERM, timeout=20):
+            left.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -150,8 +162,11 @@ def _wait_healthy(served: Served, timeout: float) -> None:
 def test_both_engines_answer(served):
     # Every server the engines start lazily is up before the sockets are counted below.
     for model in ("tiny", "tiny-hf"):
-        r = httpx.post(served.url + "/v1/completions", timeout=120,
-                       json={"model": model, "prompt": "hello", "max_tokens": 4, "temperature": 0})
+        r = httpx.post(
+            served.url + "/v1/completions",
+            timeout=120,
+            json={"model": model, "prompt": "hello", "max_tokens": 4, "temperature": 0},
+        )
         assert r.status_code == 200, r.text
 
 

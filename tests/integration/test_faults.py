@@ -25,9 +25,11 @@ def _replica_process(cluster, deployment: str) -> psutil.Process:
     cluster's dashboard: other Ray clusters may run on the machine)."""
     from ray.util.state import list_actors
 
-    actors = list_actors(address=f"http://127.0.0.1:{cluster.dashboard_port}",
-                         filters=[("class_name", "=", f"ServeReplica:fanyi:{deployment}"), ("state", "=", "ALIVE")],
-                         raise_on_missing_output=False)  # dead actors count as "truncated"
+    actors = list_actors(
+        address=f"http://127.0.0.1:{cluster.dashboard_port}",
+        filters=[("class_name", "=", f"ServeReplica:fanyi:{deployment}"), ("state", "=", "ALIVE")],
+        raise_on_missing_output=False,
+    )  # dead actors count as "truncated"
     assert len(actors) == 1, actors
     return psutil.Process(actors[0].pid)
 
@@ -95,8 +97,11 @@ def test_replica_killed_mid_stream(cluster, base_url, serve_handles, client):
     assert _replica_process(cluster, "LLM:tiny").pid != replica.pid
     reply = client.completions.create(model="tiny", prompt="hello", max_tokens=8)
     assert reply.usage.completion_tokens > 0
-    streamed = list(client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
-                                                   max_tokens=8, stream=True))
+    streamed = list(
+        client.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=8, stream=True
+        )
+    )
     assert streamed[-1].choices[0].finish_reason is not None
 
 
@@ -104,8 +109,11 @@ def _translate(base_url) -> tuple[float, dict]:
     # A distinct text each time: a translation-memory hit would skip the post-processor altogether.
     text = f"Good morning, {uuid.uuid4().hex[:8]}! See https://example.com/a?b=1 today."
     started = time.monotonic()
-    resp = httpx.post(base_url + "/v1/translate", timeout=120, json={
-        "model": "tiny", "text": text, "source_lang": "en", "target_lang": "de", "temperature": 1.0})
+    resp = httpx.post(
+        base_url + "/v1/translate",
+        timeout=120,
+        json={"model": "tiny", "text": text, "source_lang": "en", "target_lang": "de", "temperature": 1.0},
+    )
     assert resp.status_code == 200, resp.text
     return time.monotonic() - started, resp.json()
 
@@ -128,8 +136,10 @@ def test_postprocessor_failure_degrades_to_raw_output(cluster, base_url, serve_h
     # Killed: Serve starts a new replica; no request fails meanwhile, and then cleanup is back.
     _, body = _translate(base_url)
     deadline = time.monotonic() + 120
-    while (_replica_state("PostProcessor") != {"RUNNING": 1}
-           or _replica_process(cluster, "PostProcessor").pid == replica.pid):
+    while (
+        _replica_state("PostProcessor") != {"RUNNING": 1}
+        or _replica_process(cluster, "PostProcessor").pid == replica.pid
+    ):
         assert time.monotonic() < deadline, "PostProcessor was not replaced"
         time.sleep(1)
     _, body = _translate(base_url)

@@ -28,13 +28,33 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 def test_schemathesis_finds_no_server_error_or_schema_violation(base_url, tmp_path):
     examples = int(os.environ.get("FANYI_FUZZ_EXAMPLES", "8"))
     report = tmp_path / "fuzz.json"
-    cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{base_url}/openapi.json",
-           "--checks", CHECKS, "--max-examples", str(examples), "--workers", "1", "--seed", "7",
-           "--phases", "examples,coverage,fuzzing", "--request-timeout", "60", "--no-shrink",
-           "--suppress-health-check", "all", "--generation-database", "none",  # each run from its seed alone
-           "--report", "json", "--report-json-path", str(report)]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.fuzz_hooks", "PYTHONPATH": str(ROOT),
-           "NO_COLOR": "1"}
+    cmd = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        str(examples),
+        "--workers",
+        "1",
+        "--seed",
+        "7",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--request-timeout",
+        "60",
+        "--no-shrink",
+        "--suppress-health-check",
+        "all",
+        "--generation-database",
+        "none",  # each run from its seed alone
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+    ]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.fuzz_hooks", "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     summary = _summary(report)
     print(f"\nfuzz: {json.dumps(summary)}")
@@ -50,7 +70,11 @@ def _summary(report: Path) -> dict:
     if not report.exists():
         return {"operations": 0, "cases": 0}
     data = json.loads(report.read_text())
-    return {"operations": data["operations"]["tested"], "cases": data["test_cases"]["generated"],
-            "with_failures": data["test_cases"]["with_failures"],
-            "failures": [(f["title"], f["count"], f["operations"]) for f in data.get("failures", [])],
-            "errors": data.get("errors", []), "seconds": data.get("running_time")}
+    return {
+        "operations": data["operations"]["tested"],
+        "cases": data["test_cases"]["generated"],
+        "with_failures": data["test_cases"]["with_failures"],
+        "failures": [(f["title"], f["count"], f["operations"]) for f in data.get("failures", [])],
+        "errors": data.get("errors", []),
+        "seconds": data.get("running_time"),
+    }

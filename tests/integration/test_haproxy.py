@@ -34,13 +34,16 @@ def haproxy_cluster(tiny_model):
     # HAProxy's files go under this cluster's temp dir: the defaults in /tmp/haproxy-serve are shared
     # by every cluster on the machine. MAXCONN: HAProxy asks for 2.5 file descriptors per connection,
     # and CI machines may allow 20000 at most.
-    cluster.env.update({
-        "RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_MAXCONN": "2000",
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(state / "haproxy.cfg"),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(state / "admin.sock"),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(state),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(state / "server-state"),
-    })
+    cluster.env.update(
+        {
+            "RAY_SERVE_ENABLE_HA_PROXY": "1",
+            "RAY_SERVE_HAPROXY_MAXCONN": "2000",
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(state / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(state / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(state),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(state / "server-state"),
+        }
+    )
     config = app_config(tiny_model, cluster.http_port)
     args = config["applications"][0]["args"]
     args["models"] = [m for m in args["models"] if m["name"] == "tiny"]  # one engine: 2 cores
@@ -71,8 +74,13 @@ def test_streaming_and_models_through_haproxy(haproxy_cluster):
 
     def stream(i: int) -> tuple[int, str | None]:
         chunks = client.chat.completions.create(
-            model="tiny", messages=[{"role": "user", "content": f"hello {i}"}], max_tokens=8,
-            temperature=0, stream=True, stream_options={"include_usage": True})
+            model="tiny",
+            messages=[{"role": "user", "content": f"hello {i}"}],
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         usage = None
         finish = None
         for chunk in chunks:
@@ -90,8 +98,11 @@ def test_streaming_and_models_through_haproxy(haproxy_cluster):
 
 def test_translate_and_errors_through_haproxy(haproxy_cluster):
     url = haproxy_cluster.url
-    ok = httpx.post(url + "/v1/translate", json={"text": "你好。", "source_lang": "zh", "target_lang": "en",
-                                                 "model": "tiny"}, timeout=120)
+    ok = httpx.post(
+        url + "/v1/translate",
+        json={"text": "你好。", "source_lang": "zh", "target_lang": "en", "model": "tiny"},
+        timeout=120,
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json()["model"] == "tiny" and isinstance(ok.json()["translations"][0]["text"], str)
 
@@ -99,12 +110,16 @@ def test_translate_and_errors_through_haproxy(haproxy_cluster):
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
 
-    unknown = httpx.post(url + "/v1/chat/completions", timeout=60,
-                         json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]})
+    unknown = httpx.post(
+        url + "/v1/chat/completions",
+        timeout=60,
+        json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "model_not_found"
 
-    broken = httpx.post(url + "/v1/chat/completions", content=b"{not json", timeout=60,
-                        headers={"content-type": "application/json"})
+    broken = httpx.post(
+        url + "/v1/chat/completions", content=b"{not json", timeout=60, headers={"content-type": "application/json"}
+    )
     assert broken.status_code == 400
     assert "error" in broken.json()

@@ -27,8 +27,9 @@ MIB = 1 << 20
 
 def _post(base_url: str, path: str, raw_json: str) -> httpx.Response:
     """A JSON body written by hand: JSON's `\\ud800` escape, which no client library would encode."""
-    return httpx.post(base_url + path, content=raw_json.encode("ascii"),
-                      headers={"content-type": "application/json"}, timeout=60)
+    return httpx.post(
+        base_url + path, content=raw_json.encode("ascii"), headers={"content-type": "application/json"}, timeout=60
+    )
 
 
 def _error(r: httpx.Response, status: int, param: str) -> dict:
@@ -40,8 +41,11 @@ def _error(r: httpx.Response, status: int, param: str) -> dict:
 
 
 def test_surrogate_model_is_a_json_400_and_metrics_keep_answering(base_url):
-    r = _post(base_url, "/v1/chat/completions",
-              '{"model": "x\\ud800", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}')
+    r = _post(
+        base_url,
+        "/v1/chat/completions",
+        '{"model": "x\\ud800", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}',
+    )
     assert "surrogate" in _error(r, 400, "model")["message"]
     r = _post(base_url, "/v1/translate", '{"text": "hello", "target_lang": "de", "model": "x\\ud800"}')
     _error(r, 400, "model")
@@ -49,30 +53,42 @@ def test_surrogate_model_is_a_json_400_and_metrics_keep_answering(base_url):
     assert metrics.status_code == 200 and "fanyi_requests_total" in metrics.text
 
 
-@pytest.mark.parametrize("path, body, param", [
-    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": "hi \\udfff there"}], "max_tokens": 1}',
-     "messages.0.content"),
-    ("/v1/completions", '{"model": "tiny", "prompt": "hi \\udfff", "max_tokens": 1}', "prompt"),
-    ("/v1/translate", '{"segments": ["fine", "hello \\udfff world"], "target_lang": "de"}', "segments"),
-    ("/v1/translate", '{"text": "hello", "target_lang": "de\\udfff"}', "target_lang"),
-])
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        (
+            "/v1/chat/completions",
+            '{"messages": [{"role": "user", "content": "hi \\udfff there"}], "max_tokens": 1}',
+            "messages.0.content",
+        ),
+        ("/v1/completions", '{"model": "tiny", "prompt": "hi \\udfff", "max_tokens": 1}', "prompt"),
+        ("/v1/translate", '{"segments": ["fine", "hello \\udfff world"], "target_lang": "de"}', "segments"),
+        ("/v1/translate", '{"text": "hello", "target_lang": "de\\udfff"}', "target_lang"),
+    ],
+)
 def test_surrogates_anywhere_are_400s_naming_the_field(base_url, path, body, param):
     _error(_post(base_url, path, body), 400, param)
 
 
 def test_unknown_model_names_never_become_metric_labels(base_url):
     probe = f"probe-{uuid.uuid4().hex}"
-    r = httpx.post(base_url + "/v1/chat/completions", timeout=60,
-                   json={"model": probe, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+    r = httpx.post(
+        base_url + "/v1/chat/completions",
+        timeout=60,
+        json={"model": probe, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+    )
     assert r.status_code == 404
     text = httpx.get(base_url + "/metrics", timeout=30).text
     assert probe not in text and 'model="unknown"' in text
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}),
-    ("/v1/completions", {"model": "tiny", "prompt": "hi", "max_tokens": 1}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}),
+        ("/v1/completions", {"model": "tiny", "prompt": "hi", "max_tokens": 1}),
+    ],
+)
 def test_seed_beyond_int64_is_a_400_naming_seed(base_url, path, body):
     _error(httpx.post(base_url + path, json={**body, "seed": 2**64}, timeout=60), 400, "seed")
     assert httpx.post(base_url + path, json={**body, "seed": 2**63 - 1}, timeout=60).status_code == 200
@@ -83,6 +99,7 @@ def test_health_answers_from_its_cache_under_32_callers(base_url):
         latencies, statuses = [], []
         deadline = time.monotonic() + 4.0
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=32)) as client:
+
             async def caller():
                 while time.monotonic() < deadline:
                     t = time.perf_counter()

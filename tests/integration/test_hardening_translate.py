@@ -53,8 +53,9 @@ FAILING = {"model": "tiny", "source_lang": "zh", "segments": ["今天天气很�
 def test_a_failing_piece_ends_the_request_promptly(base_url):
     _error(_translate(base_url, **FAILING), 400, code="context_length_exceeded")
     started, events = time.monotonic(), []
-    with httpx.stream("POST", base_url + "/v1/translate", timeout=PROMPT_S,
-                      json={"target_lang": "en", "stream": True, **FAILING}) as resp:
+    with httpx.stream(
+        "POST", base_url + "/v1/translate", timeout=PROMPT_S, json={"target_lang": "en", "stream": True, **FAILING}
+    ) as resp:
         assert resp.status_code == 200  # the header went out before the piece failed
         for line in resp.iter_lines():
             if line.startswith("data: "):
@@ -72,6 +73,7 @@ def test_a_file_glossary_with_a_lone_surrogate_is_refused_not_hung(base_url):
 
 
 # -- the translation memory ----------------------------------------------------------------------------
+
 
 def test_a_sampled_translation_is_not_served_to_a_greedy_request(base_url):
     text = "我们明天见第41次。"
@@ -92,10 +94,12 @@ def test_an_html_translation_is_not_served_to_a_plain_request(base_url):
 
 # -- glossaries ----------------------------------------------------------------------------------------
 
+
 def test_a_glossary_value_lands_escaped_in_an_html_upload(base_url):
     # The adapter's answer copies "tomorrow"; the glossary check puts the required translation there.
-    r = _upload(base_url, "page.html", "<p>我们明天见第3次。tomorrow</p>".encode(),
-                glossary=json.dumps({"tomorrow": XSS}))
+    r = _upload(
+        base_url, "page.html", "<p>我们明天见第3次。tomorrow</p>".encode(), glossary=json.dumps({"tomorrow": XSS})
+    )
     assert r.status_code == 200, r.text
     out = r.content.decode()
     assert "&lt;img src=x onerror=alert(1)&gt;" in out and "<img" not in out
@@ -128,12 +132,23 @@ BIG_LINES = 200_000  # "a.\n" lines, 600 KB: seconds of segmenting, linear time 
 def plan_app(tiny_model) -> dict:
     """A second app whose limits let in a request that takes seconds to plan. The router's 3 s budget
     (504) or the segment limit, half its pieces (400), cuts it off: it never reaches the model."""
-    model = {"name": "planner", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-             "max_model_len": 1024,
-             "deployment": {"num_cpus": 0.25, "num_replicas": 1, "health_check_period_s": 2,
-                            "graceful_shutdown_timeout_s": 5}}
+    model = {
+        "name": "planner",
+        "source": str(tiny_model),
+        "device": "cpu",
+        "engine": "transformers",
+        "max_model_len": 1024,
+        "deployment": {
+            "num_cpus": 0.25,
+            "num_replicas": 1,
+            "health_check_period_s": 2,
+            "graceful_shutdown_timeout_s": 5,
+        },
+    }
     return {
-        "name": "fanyi-plan", "route_prefix": PREFIX, "import_path": "deployments.builder:build_app",
+        "name": "fanyi-plan",
+        "route_prefix": PREFIX,
+        "import_path": "deployments.builder:build_app",
         "args": {
             "models": [model],
             "router": {"num_cpus": 0.1, "num_replicas": 1},
@@ -189,6 +204,9 @@ def test_health_answers_while_a_large_request_is_planned(planner):
     if r.status_code == 504:
         assert took < 3.0 + 10, f"the 504 came after {took:.1f} s"
     # The app goes on serving translations.
-    small = httpx.post(planner + "/v1/translate", timeout=PROMPT_S,
-                       json={"text": "Hello.", "source_lang": "en", "target_lang": "de", "model": "planner"})
+    small = httpx.post(
+        planner + "/v1/translate",
+        timeout=PROMPT_S,
+        json={"text": "Hello.", "source_lang": "en", "target_lang": "de", "model": "planner"},
+    )
     assert small.status_code == 200, small.text

@@ -37,8 +37,9 @@ def two_nodes(tiny_model):
     cluster = Cluster(workdir)
     try:
         cluster.start("--node-ip-address", "127.0.0.1", "--resources", '{"llm_host": 1}')
-        worker_dir = cluster.start_worker("worker", "--num-cpus", "4", "--resources", '{"llm_host": 1}',
-                                          "--labels", "fanyi-pool=worker")
+        worker_dir = cluster.start_worker(
+            "worker", "--num-cpus", "4", "--resources", '{"llm_host": 1}', "--labels", "fanyi-pool=worker"
+        )
         yield cluster, worker_dir
     finally:
         cluster.stop()
@@ -65,9 +66,11 @@ def _llm_node(cluster: Cluster, head_node_id: str) -> tuple[str, str] | None:
     """(node id of the one live LLM replica, 'head' or 'worker'), None while there is none."""
     from ray.util.state import list_actors
 
-    actors = list_actors(address=f"http://127.0.0.1:{cluster.dashboard_port}",
-                         filters=[("class_name", "=", f"ServeReplica:{APP_NAME}:LLM:tiny"), ("state", "=", "ALIVE")],
-                         raise_on_missing_output=False)  # dead actors count as "truncated"
+    actors = list_actors(
+        address=f"http://127.0.0.1:{cluster.dashboard_port}",
+        filters=[("class_name", "=", f"ServeReplica:{APP_NAME}:LLM:tiny"), ("state", "=", "ALIVE")],
+        raise_on_missing_output=False,
+    )  # dead actors count as "truncated"
     if len(actors) != 1:
         return None
     return actors[0].node_id, "head" if actors[0].node_id == head_node_id else "worker"
@@ -76,8 +79,11 @@ def _llm_node(cluster: Cluster, head_node_id: str) -> tuple[str, str] | None:
 def _alive_nodes(cluster: Cluster) -> list:
     from ray.util.state import list_nodes
 
-    return list_nodes(address=f"http://127.0.0.1:{cluster.dashboard_port}", filters=[("state", "=", "ALIVE")],
-                      raise_on_missing_output=False)  # counts the dead node as "truncated"
+    return list_nodes(
+        address=f"http://127.0.0.1:{cluster.dashboard_port}",
+        filters=[("state", "=", "ALIVE")],
+        raise_on_missing_output=False,
+    )  # counts the dead node as "truncated"
 
 
 def _served(client: openai.OpenAI) -> bool:
@@ -96,21 +102,28 @@ def _llm_diagnosis(cluster: Cluster) -> str:
     for node in sorted(p for p in cluster.workdir.iterdir() if (p / "session_latest").is_dir()):
         logs = node / "session_latest" / "logs"
         files = sorted(logs.glob("serve/replica_*_LLM_tiny_*.log"))
-        files += [f for f in sorted(logs.glob("worker-*.*")) if f.suffix in (".out", ".err")
-                  and "ServeReplica:fanyi:LLM:tiny" in f.read_text(errors="replace")[:300]]
+        files += [
+            f
+            for f in sorted(logs.glob("worker-*.*"))
+            if f.suffix in (".out", ".err") and "ServeReplica:fanyi:LLM:tiny" in f.read_text(errors="replace")[:300]
+        ]
         for f in files:
             tail = f.read_text(errors="replace").splitlines()[-8:]
             out.append(f"--- {node.name}/{f.relative_to(logs)}\n" + "\n".join(line[:300] for line in tail))
     try:
-        actors = list_actors(address=f"http://127.0.0.1:{cluster.dashboard_port}",
-                             filters=[("class_name", "=", f"ServeReplica:{APP_NAME}:LLM:tiny"), ("state", "=", "ALIVE")],
-                             raise_on_missing_output=False)
+        actors = list_actors(
+            address=f"http://127.0.0.1:{cluster.dashboard_port}",
+            filters=[("class_name", "=", f"ServeReplica:{APP_NAME}:LLM:tiny"), ("state", "=", "ALIVE")],
+            raise_on_missing_output=False,
+        )
         for actor in actors:
             root = psutil.Process(actor.pid)
             for proc in [root, *root.children(recursive=True)]:
                 with proc.oneshot():
-                    out.append(f"pid {proc.pid} {proc.name()} {proc.status()} cpus={proc.cpu_affinity()} "
-                               f"cpu_s={sum(proc.cpu_times()[:2]):.1f}")
+                    out.append(
+                        f"pid {proc.pid} {proc.name()} {proc.status()} cpus={proc.cpu_affinity()} "
+                        f"cpu_s={sum(proc.cpu_times()[:2]):.1f}"
+                    )
     except Exception as exc:  # diagnosis only: never hide the real failure
         out.append(f"(no process info: {exc!r})")
     return "\n".join(out)

@@ -26,7 +26,7 @@ def test_client_disconnect_aborts_the_engine_request(base_url, serve_handles):
     with httpx.stream("POST", base_url + "/v1/completions", json=body, timeout=60) as resp:
         assert resp.status_code == 200
         lines = resp.iter_lines()
-        received = [line for line, _ in zip((l for l in lines if l.startswith("data:")), range(3))]
+        received = [line for line, _ in zip((x for x in lines if x.startswith("data:")), range(3))]
         assert len(received) == 3
         assert _stats(serve_handles)["unfinished"] == 1  # generating, far from its 1000 tokens
         disconnected = time.monotonic()

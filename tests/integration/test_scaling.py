@@ -40,8 +40,9 @@ def test_replica_count_change_by_serve_deploy_loses_no_request(cluster, tiny_mod
                     chunks = list(client.completions.create(model="tiny", prompt="hello", max_tokens=8, stream=True))
                     assert chunks
                 else:
-                    client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
-                                                   max_tokens=8)
+                    client.chat.completions.create(
+                        model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=8
+                    )
                 ok.append(time.monotonic())
             except Exception as exc:  # any failure is what this test is about
                 failures.append(repr(exc))

@@ -31,12 +31,25 @@ LONG = 2000
 
 
 def guard_app(tiny_model) -> dict:
-    model = {"name": "guard", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-             "max_model_len": 2048,
-             "deployment": {"num_cpus": 0.25, "num_replicas": 1, "max_ongoing_requests": 1, "max_queued_requests": 1,
-                            "health_check_period_s": 2, "graceful_shutdown_timeout_s": 5}}
+    model = {
+        "name": "guard",
+        "source": str(tiny_model),
+        "device": "cpu",
+        "engine": "transformers",
+        "max_model_len": 2048,
+        "deployment": {
+            "num_cpus": 0.25,
+            "num_replicas": 1,
+            "max_ongoing_requests": 1,
+            "max_queued_requests": 1,
+            "health_check_period_s": 2,
+            "graceful_shutdown_timeout_s": 5,
+        },
+    }
     return {
-        "name": "fanyi-guard", "route_prefix": PREFIX, "import_path": "deployments.builder:build_app",
+        "name": "fanyi-guard",
+        "route_prefix": PREFIX,
+        "import_path": "deployments.builder:build_app",
         # The app's runtime_env holds the key, `args` only names the variable; build_app forwards it
         # to the Router (Serve would not: the Router's own runtime_env has env_vars).
         "runtime_env": {"env_vars": {"FANYI_GUARD_KEYS": ENV_KEY}},
@@ -44,11 +57,15 @@ def guard_app(tiny_model) -> dict:
             "models": [model],
             "router": {"num_cpus": 0.1, "num_replicas": 1},
             "postprocessor": {"num_cpus": 0.1, "num_replicas": 1},
-            "limits": {"max_request_bytes": 8192, "max_tokens_cap": LONG, "max_segments": 4,
-                       "request_timeout_s": 1.0},
-            "auth": {"api_keys": [KEY, {"key": LIMITED, "name": "limited", "requests_per_minute": 30},
-                                  {"key": TOKENS, "name": "tokens", "tokens_per_minute": 600}],
-                     "api_keys_env": "FANYI_GUARD_KEYS"},
+            "limits": {"max_request_bytes": 8192, "max_tokens_cap": LONG, "max_segments": 4, "request_timeout_s": 1.0},
+            "auth": {
+                "api_keys": [
+                    KEY,
+                    {"key": LIMITED, "name": "limited", "requests_per_minute": 30},
+                    {"key": TOKENS, "name": "tokens", "tokens_per_minute": 600},
+                ],
+                "api_keys_env": "FANYI_GUARD_KEYS",
+            },
         },
     }
 
@@ -117,8 +134,13 @@ def test_requests_per_minute_gives_429_with_retry_after_then_recovers(guard):
 
 def test_tokens_per_minute_are_charged_from_usage(guard):
     # One streamed answer of 620 tokens overdraws the 600-token minute; the next request waits.
-    with httpx.stream("POST", guard + "/v1/chat/completions", headers=_auth(TOKENS), timeout=120,
-                      json=_chat(620, stream=True, ignore_eos=True)) as r:
+    with httpx.stream(
+        "POST",
+        guard + "/v1/chat/completions",
+        headers=_auth(TOKENS),
+        timeout=120,
+        json=_chat(620, stream=True, ignore_eos=True),
+    ) as r:
         assert r.status_code == 200
         assert r.read().endswith(b"data: [DONE]\n\n")
     r = httpx.get(guard + "/v1/models", headers=_auth(TOKENS))
@@ -129,11 +151,17 @@ def test_tokens_per_minute_are_charged_from_usage(guard):
 
 
 def test_size_segment_and_token_limits(guard):
-    r = httpx.post(guard + "/v1/chat/completions", headers=_auth(KEY),
-                   json=_chat(messages=[{"role": "user", "content": "x" * 9000}]))
+    r = httpx.post(
+        guard + "/v1/chat/completions",
+        headers=_auth(KEY),
+        json=_chat(messages=[{"role": "user", "content": "x" * 9000}]),
+    )
     _assert_error(r, 413, "request_too_large")
-    r = httpx.post(guard + "/v1/translate", headers=_auth(KEY),
-                   json={"segments": ["one.", "two.", "three.", "four.", "five."], "target_lang": "de"})
+    r = httpx.post(
+        guard + "/v1/translate",
+        headers=_auth(KEY),
+        json={"segments": ["one.", "two.", "three.", "four.", "five."], "target_lang": "de"},
+    )
     assert _assert_error(r, 400, "too_many_segments")["param"] == "segments"  # limits.max_segments
     r = httpx.post(guard + "/v1/translate", headers=_auth(KEY), json={"segments": ["a"] * 257, "target_lang": "de"})
     assert _assert_error(r, 400, "too_many_segments")["param"] == "segments"  # the wire model's bound
@@ -149,8 +177,9 @@ def test_overload_is_503_at_once_and_slow_answers_504(guard):
     busy = threading.Event()
 
     def hold() -> None:  # the replica takes one request and queues one: a long stream holds it
-        with httpx.stream("POST", guard + "/v1/chat/completions", headers=_auth(KEY), timeout=60,
-                          json={**long, "stream": True}) as r:
+        with httpx.stream(
+            "POST", guard + "/v1/chat/completions", headers=_auth(KEY), timeout=60, json={**long, "stream": True}
+        ) as r:
             for _ in r.iter_bytes():
                 busy.set()
 
@@ -182,6 +211,13 @@ def test_overload_is_503_at_once_and_slow_answers_504(guard):
 
 def test_rejections_are_counted_by_reason(guard):
     text = httpx.get(guard + "/metrics", headers=_auth(KEY)).text
-    for reason in ("unauthorized", "rate_limited", "too_large", "too_many_segments", "too_many_tokens",
-                   "overloaded", "timeout"):
+    for reason in (
+        "unauthorized",
+        "rate_limited",
+        "too_large",
+        "too_many_segments",
+        "too_many_tokens",
+        "overloaded",
+        "timeout",
+    ):
         assert f'reason="{reason}"' in text, reason

@@ -21,10 +21,36 @@ def test_short_soak_holds(cluster, tmp_path):
     duration = float(os.environ.get("FANYI_SOAK_DURATION", "45"))
     out = Path(os.environ.get("FANYI_SOAK_JSON") or tmp_path / "soak.json")
     done = subprocess.run(
-        [sys.executable, "-m", "app.tools.soak", "--url", cluster.url, "--clients", "32", "--duration", str(duration),
-         "--warmup", "10", "--model", "tiny", "--max-tokens", "8", "--long-prompt-words", "1500",
-         "--max-rss-growth-mb", "300", "--ray-match", str(cluster.workdir), "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=duration + 300)
+        [
+            sys.executable,
+            "-m",
+            "app.tools.soak",
+            "--url",
+            cluster.url,
+            "--clients",
+            "32",
+            "--duration",
+            str(duration),
+            "--warmup",
+            "10",
+            "--model",
+            "tiny",
+            "--max-tokens",
+            "8",
+            "--long-prompt-words",
+            "1500",
+            "--max-rss-growth-mb",
+            "300",
+            "--ray-match",
+            str(cluster.workdir),
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=duration + 300,
+    )
     report = json.loads(out.read_text())
     print(json.dumps({k: report[k] for k in ("requests", "unexpected_by_type", "kinds")}), report["rss_mib"]["growth"])
     assert report["unexpected_errors"] == 0, report["unexpected_by_type"]

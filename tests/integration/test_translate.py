@@ -82,14 +82,18 @@ def test_memory_hits_skip_the_engine(base_url):
     assert second["usage"]["completion_tokens"] == 0 and second["usage"]["prompt_tokens"] == 0
     assert second["text"] == first["text"]
     metrics = httpx.get(base_url + "/metrics").text
-    assert 'fanyi_translation_memory_total{' in metrics and 'result="hit"' in metrics
+    assert "fanyi_translation_memory_total{" in metrics and 'result="hit"' in metrics
 
 
 def test_streamed_translation_is_ordered(base_url):
     text = "\n\n".join(f"Paragraph {i} talks about the weather." for i in range(5))
     events = []
-    with httpx.stream("POST", base_url + "/v1/translate", timeout=180, json={
-            "model": "tiny", "text": text, "target_lang": "fr", "source_lang": "en", "stream": True}) as resp:
+    with httpx.stream(
+        "POST",
+        base_url + "/v1/translate",
+        timeout=180,
+        json={"model": "tiny", "text": text, "target_lang": "fr", "source_lang": "en", "stream": True},
+    ) as resp:
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
         for line in resp.iter_lines():
             if line.startswith("data: ") and line != "data: [DONE]":
@@ -102,9 +106,13 @@ def test_streamed_translation_is_ordered(base_url):
 
 @pytest.mark.parametrize(
     "body, code",
-    [({"text": "   "}, None), ({"text": "hi", "target_lang": "klingon"}, "unsupported_language"),
-     ({"segments": ["a"] * 300}, None), ({"text": "a", "segments": ["b"]}, None),
-     ({"text": "hi", "model": "nope"}, "model_not_found")],
+    [
+        ({"text": "   "}, None),
+        ({"text": "hi", "target_lang": "klingon"}, "unsupported_language"),
+        ({"segments": ["a"] * 300}, None),
+        ({"text": "a", "segments": ["b"]}, None),
+        ({"text": "hi", "model": "nope"}, "model_not_found"),
+    ],
 )
 def test_bad_translate_requests(base_url, body, code):
     resp = _post(base_url, **body)
@@ -175,8 +183,13 @@ def test_docx_round_trip_keeps_structure(base_url):
 
 @pytest.mark.parametrize(
     "name, data, status",
-    [("x.exe", b"MZ...", 400), ("bad.txt", b"\xff\xfe\xfa broken", 400), ("big.txt", b"a" * 300_000, 413),
-     ("broken.docx", b"PK not a zip", 400), ("bad.srt", b"not a subtitle", 400)],
+    [
+        ("x.exe", b"MZ...", 400),
+        ("bad.txt", b"\xff\xfe\xfa broken", 400),
+        ("big.txt", b"a" * 300_000, 413),
+        ("broken.docx", b"PK not a zip", 400),
+        ("bad.srt", b"not a subtitle", 400),
+    ],
 )
 def test_bad_uploads(base_url, name, data, status):
     resp = _upload(base_url, name, data)

@@ -26,9 +26,19 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 # Root, offline, no GPU, small /dev/shm: the flags headless Chromium needs on a build machine.
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,1000", "--lang=en-US"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+    "--lang=en-US",
+]
 TRANSLATE_TIMEOUT = 180
 SRT = """1
 00:00:01,000 --> 00:00:03,000
@@ -56,8 +66,10 @@ window.fetch = function (input, init = {}) {
 };
 """
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                                reason="needs Debian's chromium and chromium-driver: run `make browser`")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver: run `make browser`",
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +93,8 @@ def page(driver, base_url):
     """The page, loaded fresh, with its pickers filled and fetch recorded."""
     driver.get(base_url + "/")
     WebDriverWait(driver, 30).until(
-        lambda d: options(d, "model") and options(d, "target-lang") or d.find_element(By.ID, "error").is_displayed())
+        lambda d: options(d, "model") and options(d, "target-lang") or d.find_element(By.ID, "error").is_displayed()
+    )
     assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
     driver.execute_script(RECORD_FETCH)
     yield driver
@@ -104,11 +117,13 @@ def requests(driver, path: str) -> list[dict]:
 
 def wait_translated(driver) -> str:
     """Wait until the translation finished ('done') or an error is shown ('error')."""
+
     def settled(d):
         if d.find_element(By.ID, "error").is_displayed():
             return "error"
         done = d.find_element(By.ID, "translate").is_enabled() and text(d, "detected") not in ("", "–")
         return "done" if done else False
+
     return WebDriverWait(driver, TRANSLATE_TIMEOUT, poll_frequency=0.2).until(settled)
 
 
@@ -142,8 +157,15 @@ def test_text_translation_streams_and_finishes(page):
     [sent] = requests(page, "/v1/translate")
     assert sent["method"] == "POST" and sent["status"] == 200
     assert sent["contentType"].startswith("text/event-stream")
-    assert sent["body"] == {"text": "今天天气很好。", "source_lang": None, "target_lang": "en", "model": "tiny",
-                            "format": "plain", "stream": True, "glossary": {"天气": "weather"}}
+    assert sent["body"] == {
+        "text": "今天天气很好。",
+        "source_lang": None,
+        "target_lang": "en",
+        "model": "tiny",
+        "format": "plain",
+        "stream": True,
+        "glossary": {"天气": "weather"},
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     page.save_screenshot(str(ARTIFACTS / "web-page.png"))
 
@@ -174,7 +196,8 @@ def test_file_translation_keeps_srt_timings(page, tmp_path):
 
     link = page.find_element(By.ID, "download")
     WebDriverWait(page, TRANSLATE_TIMEOUT, poll_frequency=0.2).until(
-        lambda d: link.get_attribute("href") or d.find_element(By.ID, "error").is_displayed())
+        lambda d: link.get_attribute("href") or d.find_element(By.ID, "error").is_displayed()
+    )
     assert not page.find_element(By.ID, "error").is_displayed(), text(page, "error")
     assert link.is_displayed() and link.get_attribute("href").startswith("blob:")
     name = link.get_attribute("download")
@@ -183,12 +206,17 @@ def test_file_translation_keeps_srt_timings(page, tmp_path):
 
     [sent] = requests(page, "/v1/translate/file")
     assert sent["status"] == 200
-    assert sent["body"] == {"file": "file:talk.srt", "target_lang": "en", "model": "tiny-hf",
-                            "glossary": json.dumps({"公园": "park"}, ensure_ascii=False, separators=(",", ":"))}
+    assert sent["body"] == {
+        "file": "file:talk.srt",
+        "target_lang": "en",
+        "model": "tiny-hf",
+        "glossary": json.dumps({"公园": "park"}, ensure_ascii=False, separators=(",", ":")),
+    }
     translated = page.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "fetch(arguments[0]).then((r) => r.text()).then(done, (e) => done('FETCH FAILED: ' + e));",
-        link.get_attribute("href"))
+        link.get_attribute("href"),
+    )
     lines = translated.splitlines()
     assert "00:00:01,000 --> 00:00:03,000" in lines, translated
     assert "00:00:04,000 --> 00:00:06,500" in lines, translated

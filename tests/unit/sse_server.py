@@ -30,8 +30,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, de
             path = head.split(b" ")[1]
             if body.get("model") == "missing":
                 err = b'{"error":{"message":"no such model","type":"invalid_request_error","param":"model","code":"model_not_found"}}'
-                writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                             % (len(err), err))
+                writer.write(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(err), err)
+                )
                 await writer.drain()
                 continue
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -46,7 +48,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, de
                     await asyncio.sleep(delay)
                 text = b"" if model in ("silent", "nothing") else b"w%d " % i
                 if chat:
-                    payload = b'{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"}}]}' % text
+                    payload = (
+                        b'{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"}}]}'
+                        % text
+                    )
                 else:
                     payload = b'{"id":"x","object":"text_completion","choices":[{"index":0,"text":"%s"}]}' % text
                 writer.write(_chunk(b"data: " + payload + b"\n\n"))
@@ -54,7 +59,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, de
             if model == "truncated":  # the connection drops before [DONE]
                 break
             if model == "stream-error":  # an OpenAI error inside the 200 stream, as fanyi sends one
-                writer.write(_chunk(b'data: {"error":{"message":"m","type":"internal_error","param":null,"code":null}}\n\n'))
+                writer.write(
+                    _chunk(b'data: {"error":{"message":"m","type":"internal_error","param":null,"code":null}}\n\n')
+                )
             n = 0 if model == "nothing" else n
             use = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
             tail = b"data: " + json.dumps({"id": "x", "choices": [], "usage": use}).encode() + b"\n\ndata: [DONE]\n\n"

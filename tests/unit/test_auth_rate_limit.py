@@ -12,12 +12,12 @@ import pytest
 from fastapi import FastAPI, Request
 
 from app.api.auth import KeyRing, key_label
-from app.config import load_config
-from app.config.access import AuthConfig
-from app.errors import RateLimited, Unauthorized
 from app.api.gate import Gate, GateSettings
 from app.api.metrics import RouterMetrics
 from app.api.rate_limit import RateLimiter, current_principal
+from app.config import load_config
+from app.config.access import AuthConfig
+from app.errors import RateLimited, Unauthorized
 
 KEY, OTHER = "sk-test-0123456789", "sk-env-abcdefghij"
 
@@ -89,8 +89,9 @@ def test_too_many_wire_segments_is_a_counted_segment_limit():
 
 def test_a_partial_router_block_keeps_the_router_out_of_the_way_of_backpressure():
     # Only the model queue's overflow is fanyi's JSON 503; a full Router queue is Serve's plain text.
-    config = load_config({"models": [{"name": "m", "source": "m"}], "router": {"num_cpus": 0.25},
-                          "postprocessor": {"num_replicas": 2}})
+    config = load_config(
+        {"models": [{"name": "m", "source": "m"}], "router": {"num_cpus": 0.25}, "postprocessor": {"num_replicas": 2}}
+    )
     assert (config.router.max_ongoing_requests, config.router.max_queued_requests) == (512, -1)
     assert (config.postprocessor.max_queued_requests, config.postprocessor.num_cpus) == (-1, 0.25)
     assert config.models[0].deployment.max_queued_requests > 0  # the bounded one
@@ -146,9 +147,18 @@ def _app(auth: AuthConfig, timeout: float | None = 5.0, clock=None) -> tuple[Fas
     app = FastAPI()
     metrics = RouterMetrics("r1")
     limiter = RateLimiter(clock or Clock())
-    app.add_middleware(Gate, settings=GateSettings(
-        keys=KeyRing.from_config(auth, environ={}), limiter=limiter, metrics=metrics, max_request_bytes=2048,
-        max_file_bytes=4096, request_timeout_s=timeout, protect_metrics=auth.protect_metrics))
+    app.add_middleware(
+        Gate,
+        settings=GateSettings(
+            keys=KeyRing.from_config(auth, environ={}),
+            limiter=limiter,
+            metrics=metrics,
+            max_request_bytes=2048,
+            max_file_bytes=4096,
+            request_timeout_s=timeout,
+            protect_metrics=auth.protect_metrics,
+        ),
+    )
 
     @app.get("/health")
     async def health():
@@ -254,9 +264,16 @@ def test_openapi_documents_every_operation_with_its_errors():
     api = create_app(ServerState.build(config, {"m": _Handle()}, None, replica="r1", status=dict))
     spec = api.openapi()
     operations = [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()]
-    assert {p for p, _, _ in operations} >= {"/health", "/metrics", "/v1/models", "/v1/languages",
-                                             "/v1/chat/completions", "/v1/completions", "/v1/translate",
-                                             "/v1/translate/file"}
+    assert {p for p, _, _ in operations} >= {
+        "/health",
+        "/metrics",
+        "/v1/models",
+        "/v1/languages",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/translate",
+        "/v1/translate/file",
+    }
     error_ref = "#/components/schemas/ErrorResponse"
     for path, method, op in operations:
         responses = op["responses"]

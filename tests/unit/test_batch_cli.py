@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from app.batch.job import BatchConfig, prepare
 from app.batch.cli import main
+from app.batch.job import BatchConfig, prepare
 from app.batch.shards import commit_shard, plan_shards, read_shard, render_output
 from app.batch.summary import Summary, score_references
 
@@ -29,20 +29,27 @@ def corpus(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--input", "{d}/missing.txt", "--model-source", "m"], "--input {d}/missing.txt: no such file or folder"),
-    (["--input", "{d}/a.xml", "--model-source", "m"], "--input {d}/a.xml: no input files of the supported kinds"),
-    (["--input", "{d}/a.txt", "--target", "xx"], "unsupported language 'xx'"),
-    (["--input", "{d}/a.txt", "--source", "klingon"], "unsupported language 'klingon'"),
-    (["--input", "{d}/a.txt", "--config", "{d}/serve.yaml", "--model", "big"],
-     "--config {d}/serve.yaml: no model named 'big'; it has ['small']"),
-    (["--input", "{d}/a.txt", "--config", "{d}/none.yaml"], "--config {d}/none.yaml: not a readable Serve config"),
-    (["--input", "{d}/a.txt", "--model", "small"], "offline mode needs a model"),
-    (["--input", "{d}/a.txt", "--model-source", "m", "--env", "{{x"], "--env: expected a JSON object"),
-    (["--input", "{d}/a.txt", "--model-source", "m", "--block-rows", "0"], "--block-rows: Input should be greater"),
-    (["--input", "{d}/a.txt", "--model-source", "m", "--references", "{d}/a.xml"],
-     "--references {d}/a.xml: 1 lines for 2 input rows"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--input", "{d}/missing.txt", "--model-source", "m"], "--input {d}/missing.txt: no such file or folder"),
+        (["--input", "{d}/a.xml", "--model-source", "m"], "--input {d}/a.xml: no input files of the supported kinds"),
+        (["--input", "{d}/a.txt", "--target", "xx"], "unsupported language 'xx'"),
+        (["--input", "{d}/a.txt", "--source", "klingon"], "unsupported language 'klingon'"),
+        (
+            ["--input", "{d}/a.txt", "--config", "{d}/serve.yaml", "--model", "big"],
+            "--config {d}/serve.yaml: no model named 'big'; it has ['small']",
+        ),
+        (["--input", "{d}/a.txt", "--config", "{d}/none.yaml"], "--config {d}/none.yaml: not a readable Serve config"),
+        (["--input", "{d}/a.txt", "--model", "small"], "offline mode needs a model"),
+        (["--input", "{d}/a.txt", "--model-source", "m", "--env", "{{x"], "--env: expected a JSON object"),
+        (["--input", "{d}/a.txt", "--model-source", "m", "--block-rows", "0"], "--block-rows: Input should be greater"),
+        (
+            ["--input", "{d}/a.txt", "--model-source", "m", "--references", "{d}/a.xml"],
+            "--references {d}/a.xml: 1 lines for 2 input rows",
+        ),
+    ],
+)
 def test_bad_command_lines_fail_in_one_line_before_ray(corpus, capsys, monkeypatch, args, message):
     import ray
 
@@ -64,8 +71,18 @@ def test_bad_command_lines_fail_in_one_line_before_ray(corpus, capsys, monkeypat
 def test_config_model_settings_come_from_the_serve_file(corpus):
     from app.batch.cli import parse_args
 
-    cfg = parse_args(["--input", str(corpus / "a.txt"), "--output", str(corpus / "out"), "--target", "en",
-                      "--config", str(corpus / "serve.yaml")])
+    cfg = parse_args(
+        [
+            "--input",
+            str(corpus / "a.txt"),
+            "--output",
+            str(corpus / "out"),
+            "--target",
+            "en",
+            "--config",
+            str(corpus / "serve.yaml"),
+        ]
+    )
     cfg, shards = prepare(cfg)
     assert cfg.model.name == "small" and cfg.model.device == "cpu" and [s.end for s in shards] == [2]
 
@@ -76,14 +93,19 @@ def _finished_job(tmp_path, translations: dict[str, list[str | None]]) -> tuple[
     shards = plan_shards(tmp_path / "in", block_rows=2)
     for shard in shards:
         rows = read_shard(shard)
-        texts = translations[shard.relative][shard.start:shard.end]
+        texts = translations[shard.relative][shard.start : shard.end]
         commit_shard(shard, out, render_output(shard, rows, texts, "translation"), [], {})
     return shards, out
 
 
 def test_references_score_every_row_in_order(tmp_path):
-    refs = ["The weather is nice today.", "Thank you for your help.", "Where is the train station?",
-            "Good morning to everyone here.", "Please send me the report."]
+    refs = [
+        "The weather is nice today.",
+        "Thank you for your help.",
+        "Where is the train station?",
+        "Good morning to everyone here.",
+        "Please send me the report.",
+    ]
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("一\n二\n三\n")
     (tmp_path / "in" / "b.jsonl").write_text(json.dumps({"text": "四"}) + "\n{broken\n")

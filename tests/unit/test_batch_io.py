@@ -8,17 +8,32 @@ import json
 
 import pytest
 
-from app.batch.shards import (is_done, plan_shards, read_shard, read_translations, render_output, commit_shard,
-                          write_atomic)
+from app.batch.shards import (
+    commit_shard,
+    is_done,
+    plan_shards,
+    read_shard,
+    read_translations,
+    render_output,
+    write_atomic,
+)
 from app.batch.summary import Summary
 
 
 def _inputs(root):
     root.mkdir()
     (root / "a.txt").write_bytes(b"one\ntwo\n\xff\xfe bad\nfour\nfive\n")
-    (root / "b.jsonl").write_text("\n".join([json.dumps({"key": "k1", "text": "hello"}), "{broken",
-                                             json.dumps({"key": "k3", "body": "no text"}),
-                                             json.dumps({"key": "k4", "text": "bye"})]) + "\n")
+    (root / "b.jsonl").write_text(
+        "\n".join(
+            [
+                json.dumps({"key": "k1", "text": "hello"}),
+                "{broken",
+                json.dumps({"key": "k3", "body": "no text"}),
+                json.dumps({"key": "k4", "text": "bye"}),
+            ]
+        )
+        + "\n"
+    )
     with open(root / "c.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "text"])

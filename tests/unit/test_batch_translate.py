@@ -40,8 +40,13 @@ def _run(engine, rows, retries=2):
 
 def test_retries_then_error_rows_with_reasons():
     engine = FlakyEngine({"甲": 1, "乙": 99, "丙": "too_long"})
-    rows = [Row(id="a", number=0, text="甲"), Row(id="b", number=1, text="乙"), Row(id="c", number=2, text="丙"),
-            Row(id="d", number=3, error="invalid_encoding: x"), Row(id="e", number=4, text="丁")]
+    rows = [
+        Row(id="a", number=0, text="甲"),
+        Row(id="b", number=1, text="乙"),
+        Row(id="c", number=2, text="丙"),
+        Row(id="d", number=3, error="invalid_encoding: x"),
+        Row(id="e", number=4, text="丁"),
+    ]
     result = _run(engine, rows)
     assert result.translations[0] == result.translations[4] == "translated"
     assert result.translations[1:4] == [None, None, None]

@@ -18,7 +18,7 @@ from tests.unit import sse_server
 def test_sse_events_split_across_reads_and_merged_in_one():
     p = SSEParser()
     assert p.feed(b'data: {"a"') == []
-    assert p.feed(b': 1}\n') == []
+    assert p.feed(b": 1}\n") == []
     assert p.feed(b'\ndata: {"b": 2}\n\ndata: [DONE]\n\n') == ['{"a": 1}', '{"b": 2}', "[DONE]"]
     assert p.feed(b"") == []
 
@@ -40,14 +40,36 @@ def test_output_chunks_per_api():
 
 
 def test_bodies_per_api():
-    spec = BodySpec(api="completions", model="m", max_tokens=8, ignore_eos=True, temperature=0.0,
-                    target_lang="en", source_lang=None, extra={"top_p": 0.9})
-    assert spec.build([5, 6]) == {"stream": True, "stream_options": {"include_usage": True}, "max_tokens": 8,
-                                  "temperature": 0.0, "prompt": [5, 6], "ignore_eos": True, "model": "m", "top_p": 0.9}
+    spec = BodySpec(
+        api="completions",
+        model="m",
+        max_tokens=8,
+        ignore_eos=True,
+        temperature=0.0,
+        target_lang="en",
+        source_lang=None,
+        extra={"top_p": 0.9},
+    )
+    assert spec.build([5, 6]) == {
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "prompt": [5, 6],
+        "ignore_eos": True,
+        "model": "m",
+        "top_p": 0.9,
+    }
     spec.api, spec.ignore_eos, spec.extra = "chat", False, {}
     assert spec.build("hi")["messages"] == [{"role": "user", "content": "hi"}] and "ignore_eos" not in spec.build("x")
     spec.api, spec.source_lang = "translate", "zh"
-    assert spec.build("你好") == {"text": "你好", "target_lang": "en", "stream": True, "source_lang": "zh", "model": "m"}
+    assert spec.build("你好") == {
+        "text": "你好",
+        "target_lang": "en",
+        "stream": True,
+        "source_lang": "zh",
+        "model": "m",
+    }
 
 
 def test_random_prompts_are_seeded_and_sized():
@@ -74,8 +96,10 @@ def body(model: str = "m", n: int = 5) -> dict:
 
 def test_send_records_chunks_usage_and_error_types():
     async def go(session, base):
-        return {m: await send(session, base + "chat/completions", "chat", body(m))
-                for m in ("m", "missing", "stream-error", "truncated", "stall", "silent", "nothing")}
+        return {
+            m: await send(session, base + "chat/completions", "chat", body(m))
+            for m in ("m", "missing", "stream-error", "truncated", "stall", "silent", "nothing")
+        }
 
     recs = asyncio.run(_with_server(go, delay=0.002))
     ok = recs["m"]
@@ -127,9 +151,28 @@ def test_cli_sweeps_systems_and_levels():
     async def go():
         server = await sse_server.start(0)
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-        cfg, _, _ = bench.parse_args([
-            "--system", f"a={url}", "--system", url, "--api", "chat", "--concurrency", "1,3", "--requests", "6",
-            "--warmup", "2", "--random-input-len", "4", "--output-len", "7", "--api-key", "secret"])
+        cfg, _, _ = bench.parse_args(
+            [
+                "--system",
+                f"a={url}",
+                "--system",
+                url,
+                "--api",
+                "chat",
+                "--concurrency",
+                "1,3",
+                "--requests",
+                "6",
+                "--warmup",
+                "2",
+                "--random-input-len",
+                "4",
+                "--output-len",
+                "7",
+                "--api-key",
+                "secret",
+            ]
+        )
         try:
             return cfg, await bench.run(cfg, progress=False, rows=rows)
         finally:
@@ -147,12 +190,15 @@ def test_cli_sweeps_systems_and_levels():
     assert sorted(r["prompt_index"] for r in rows[12:18]) == list(range(2, 8))
 
 
-@pytest.mark.parametrize("argv", [
-    ["--system", "a=http://x/v1"],                                                   # no prompt source
-    ["--system", "a=http://x/v1", "--random-input-len", "4", "--prompts-file", "f"],  # two
-    ["--system", "a=http://x/v1", "--random-input-len", "4", "--concurrency", "0"],
-    ["--system", "a=http://x/v1", "--random-input-len", "4", "--api", "translate", "--output-len", "9"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--system", "a=http://x/v1"],  # no prompt source
+        ["--system", "a=http://x/v1", "--random-input-len", "4", "--prompts-file", "f"],  # two
+        ["--system", "a=http://x/v1", "--random-input-len", "4", "--concurrency", "0"],
+        ["--system", "a=http://x/v1", "--random-input-len", "4", "--api", "translate", "--output-len", "9"],
+    ],
+)
 def test_cli_rejects_inconsistent_settings(argv, capsys):
     assert bench.main(argv) == 2
     assert "app.bench:" in capsys.readouterr().err

@@ -8,21 +8,34 @@ import math
 import pytest
 
 from app.bench import report as bench_report
-from app.bench.metrics import (RequestRecord, Stat, classify_http, classify_stream_error, inter_token_latencies,
-                               percentile, request_row, summarize, tpot, ttft)
+from app.bench.metrics import (
+    RequestRecord,
+    Stat,
+    classify_http,
+    classify_stream_error,
+    inter_token_latencies,
+    percentile,
+    request_row,
+    summarize,
+    tpot,
+    ttft,
+)
 
 
-@pytest.mark.parametrize(("values", "q", "expected"), [
-    ([1, 2, 3, 4], 50, 2.5),       # between the two middle ranks
-    ([1, 2, 3, 4], 90, 3.7),       # rank 2.7: 3 + 0.7 * (4 - 3)
-    ([1, 2, 3, 4], 99, 3.97),
-    ([1, 2, 3, 4], 0, 1),
-    ([1, 2, 3, 4], 100, 4),
-    ([4, 1, 3, 2], 50, 2.5),       # order does not matter
-    ([7], 99, 7),
-    (list(range(1, 101)), 99, 99.01),
-    (list(range(1, 101)), 50, 50.5),
-])
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([1, 2, 3, 4], 50, 2.5),  # between the two middle ranks
+        ([1, 2, 3, 4], 90, 3.7),  # rank 2.7: 3 + 0.7 * (4 - 3)
+        ([1, 2, 3, 4], 99, 3.97),
+        ([1, 2, 3, 4], 0, 1),
+        ([1, 2, 3, 4], 100, 4),
+        ([4, 1, 3, 2], 50, 2.5),  # order does not matter
+        ([7], 99, 7),
+        (list(range(1, 101)), 99, 99.01),
+        (list(range(1, 101)), 50, 50.5),
+    ],
+)
 def test_percentile_interpolates_between_closest_ranks(values, q, expected):
     assert percentile(values, q) == pytest.approx(expected, abs=1e-12)
 
@@ -121,7 +134,16 @@ def test_stat_scales_seconds_to_milliseconds():
 def test_request_row_names_the_prompt_and_times_in_ms():
     rec = RequestRecord(start=5.5, end=6.0, chunk_times=[5.75, 5.9], output_tokens=3, prompt_tokens=7, prompt_index=12)
     assert request_row(rec, "ours", 8, 5.0) == {
-        "system": "ours", "concurrency": 8, "prompt_index": 12, "sent_s": 0.5, "ttft_ms": 250.0, "e2e_ms": 500.0,
-        "chunks": 2, "output_tokens": 3, "prompt_tokens": 7, "error": None}
+        "system": "ours",
+        "concurrency": 8,
+        "prompt_index": 12,
+        "sent_s": 0.5,
+        "ttft_ms": 250.0,
+        "e2e_ms": 500.0,
+        "chunks": 2,
+        "output_tokens": 3,
+        "prompt_tokens": 7,
+        "error": None,
+    }
     failed = request_row(RequestRecord(start=5.0, end=5.1, error="timeout"), "ours", 8, 5.0)
     assert failed["ttft_ms"] is None and failed["error"] == "timeout"

@@ -45,7 +45,9 @@ def test_launcher_config_validates_against_rays_schema():
 def test_cluster_configs_turn_on_ray_token_auth():
     """Without RAY_AUTH_MODE=token anyone who reaches a Ray port runs code on the cluster (issue 14)."""
     for path in MANIFESTS:
-        assert yaml.safe_load(path.read_text())["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}, path.name
+        assert yaml.safe_load(path.read_text())["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}, (
+            path.name
+        )
     launcher = yaml.safe_load((ROOT / "cluster" / "ray-cluster.yaml").read_text())
     assert "--env RAY_AUTH_MODE=token" in launcher["docker"]["run_options"]  # every container, every command
     assert launcher["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"  # the token, on every node

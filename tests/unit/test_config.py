@@ -97,8 +97,17 @@ def test_serve_options_pass_through():
 
 
 def test_adapters_are_routes_of_their_base_and_cover_their_languages():
-    config = load_config({"models": [{"name": "base", "source": "m", "adapters": [
-        {"name": "base-zh", "path": "a", "prompt_style": "plain", "languages": ["zh", "EN"]}]}]})
+    config = load_config(
+        {
+            "models": [
+                {
+                    "name": "base",
+                    "source": "m",
+                    "adapters": [{"name": "base-zh", "path": "a", "prompt_style": "plain", "languages": ["zh", "EN"]}],
+                }
+            ]
+        }
+    )
     routes = config.routes()
     assert routes["base"] == (config.models[0], None)
     model, adapter = routes["base-zh"]
@@ -131,8 +140,15 @@ def test_edge_settings_are_read_from_args_with_safe_defaults():
     headers = config.security.response_headers()
     assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
     assert "'unsafe-inline'" not in headers["content-security-policy"]
-    custom = load_config({**_minimal(), "security": {"allowed_hosts": ["MT.example.org", "[::1]"],
-                                                     "allowed_origins": ["https://Tools.example.org/"]}})
+    custom = load_config(
+        {
+            **_minimal(),
+            "security": {
+                "allowed_hosts": ["MT.example.org", "[::1]"],
+                "allowed_origins": ["https://Tools.example.org/"],
+            },
+        }
+    )
     assert custom.security.allowed_hosts == ["mt.example.org", "::1"]
     assert custom.security.allowed_origins == ["https://tools.example.org"]
 

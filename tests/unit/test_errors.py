@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.api import protocol
-from app.errors import ContextLengthExceeded, EngineUnavailable, FanyiError, InvalidRequest, ModelNotFound
 from app.api.error_handlers import install_error_handlers
 from app.api.error_map import to_client_error
 from app.api.metrics import RouterMetrics
+from app.errors import ContextLengthExceeded, EngineUnavailable, FanyiError, InvalidRequest, ModelNotFound
 
 SURROGATE = "\ud800"
 
@@ -137,7 +137,7 @@ def test_union_branches_are_dropped_from_the_param(app):
 
 def test_an_unknown_field_named_with_a_surrogate_or_15_kb_is_refused_briefly(app):
     for key in ("\\ud800", "k" * 15000):
-        body = '{"messages": [{"role": "user", "content": "hi"}], "%s": 1}' % key
+        body = '{"messages": [{"role": "user", "content": "hi"}], "' + key + '": 1}'
         r = app.post("/chat", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 400 and len(r.content) < 2000, r.text[:200]
 

@@ -1,6 +1,5 @@
 """Training data for app.finetune: the service's prompt, loss on the answer only, early clear errors."""
 
-
 import pytest
 
 from app.finetune import data
@@ -45,8 +44,14 @@ def test_encode_all_drops_examples_over_max_tokens(tokenizer):
 
 
 def test_clean_pairs_filters_and_dedups():
-    pairs = [_pair(), _pair(), _pair("", "x"), _pair("同样", "同样"), _pair("短", "x" * 100),
-             data.Pair("See you tomorrow.", "我们明天见。", "en", "zh")]
+    pairs = [
+        _pair(),
+        _pair(),
+        _pair("", "x"),
+        _pair("同样", "同样"),
+        _pair("短", "x" * 100),
+        data.Pair("See you tomorrow.", "我们明天见。", "en", "zh"),
+    ]
     kept = data.clean_pairs(pairs)
     assert kept == [_pair(), data.Pair("See you tomorrow.", "我们明天见。", "en", "zh")]
 
@@ -62,12 +67,15 @@ def test_both_directions_and_holdout(tmp_path):
     assert data.split_holdout(pairs, 0.25, seed=1) == (train, held)  # seeded
 
 
-@pytest.mark.parametrize("write, message", [
-    (lambda d: None, "no such file"),
-    (lambda d: ((d / "s").write_text("a\nb\n"), (d / "r").write_text("a\n")), "2 lines but"),
-    (lambda d: ((d / "s").write_text(""), (d / "r").write_text("")), "is empty"),
-    (lambda d: ((d / "s").write_bytes(b"\xff\xfe\n"), (d / "r").write_text("a\n")), "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda d: None, "no such file"),
+        (lambda d: ((d / "s").write_text("a\nb\n"), (d / "r").write_text("a\n")), "2 lines but"),
+        (lambda d: ((d / "s").write_text(""), (d / "r").write_text("")), "is empty"),
+        (lambda d: ((d / "s").write_bytes(b"\xff\xfe\n"), (d / "r").write_text("a\n")), "not UTF-8"),
+    ],
+)
 def test_read_parallel_errors(tmp_path, write, message):
     write(tmp_path)
     with pytest.raises(data.DataError, match=message):

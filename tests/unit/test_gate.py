@@ -18,24 +18,32 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from app.api.auth import KeyRing
-from app.config import ConfigError, load_config
 from app.api.edge import host_name
 from app.api.gate import Gate, GateSettings
 from app.api.metrics import RouterMetrics
 from app.api.rate_limit import RateLimiter
+from app.config import ConfigError, load_config
 
 BOUND = 5.0  # seconds a refused request may take here at most; the configured deadlines are far below
 LONG_ID = "a" * 6000
 
 
 def _app(**config) -> tuple[FastAPI, RouterMetrics]:
-    limits = {"body_read_timeout_s": 0.3, "request_timeout_s": 0.5, "max_request_duration_s": 1.0,
-              **config.pop("limits", {})}
+    limits = {
+        "body_read_timeout_s": 0.3,
+        "request_timeout_s": 0.5,
+        "max_request_duration_s": 1.0,
+        **config.pop("limits", {}),
+    }
     settings = load_config({"models": [{"name": "m", "source": "m"}], "limits": limits, **config})
     app = FastAPI()
     metrics = RouterMetrics("r1")
-    app.add_middleware(Gate, settings=GateSettings.from_config(
-        settings, KeyRing.from_config(settings.auth, environ={}), RateLimiter(), metrics))
+    app.add_middleware(
+        Gate,
+        settings=GateSettings.from_config(
+            settings, KeyRing.from_config(settings.auth, environ={}), RateLimiter(), metrics
+        ),
+    )
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict:
@@ -84,14 +92,25 @@ def _get(app: FastAPI, path: str, method: str = "GET", **kwargs) -> httpx.Respon
 
 
 def _scope(method: str, path: str, headers: dict[str, str]) -> dict:
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
-            "raw_path": path.encode(), "root_path": "", "scheme": "http", "query_string": b"",
-            "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000),
-            "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "127.0.0.1:8000", **headers}.items()]}
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "scheme": "http",
+        "query_string": b"",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "127.0.0.1:8000", **headers}.items()],
+    }
 
 
-async def _call(app: FastAPI, scope: dict, chunks: list[bytes], then_wait: bool = True,
-                read_for: float | None = None) -> tuple[list[dict], float]:
+async def _call(
+    app: FastAPI, scope: dict, chunks: list[bytes], then_wait: bool = True, read_for: float | None = None
+) -> tuple[list[dict], float]:
     """Send `chunks` as the body, then (then_wait) never the rest, as a stalled client does; collect what
     the app sends, for at most `read_for` seconds after the answer started (a stream that never ends)."""
     pending = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
@@ -130,10 +149,14 @@ def _status_and_body(sent: list[dict]) -> tuple[int, dict, dict]:
 
 # -- slow bodies and deadlines ------------------------------------------------------------------------
 
+
 def test_a_chunked_body_that_never_ends_gets_a_json_408_and_the_connection_closed():
     app, metrics = _app()
-    scope = _scope("POST", "/v1/echo", {"transfer-encoding": "chunked", "content-type": "application/json",
-                                          "x-request-timeout-seconds": "86400"})
+    scope = _scope(
+        "POST",
+        "/v1/echo",
+        {"transfer-encoding": "chunked", "content-type": "application/json", "x-request-timeout-seconds": "86400"},
+    )
     sent, took = asyncio.run(_call(app, scope, [b'{"text": "', b"hello"]))
     status, body, headers = _status_and_body(sent)
     assert status == 408 and body["error"]["code"] == "body_timeout" and body["error"]["type"] == "timeout_error"
@@ -180,6 +203,7 @@ def test_no_answer_is_a_json_504_whatever_the_client_asked():
 
 # -- headers -----------------------------------------------------------------------------------------
 
+
 def test_security_headers_on_the_page_the_api_errors_and_docs():
     app, _ = _app()
     for path in ("/", "/v1/models", "/no-such-route"):
@@ -203,15 +227,28 @@ def test_security_headers_are_configurable():
 
 # -- Host and Origin ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000", "10.1.2.3",
-                                  "192.168.0.7:31000", "localhost."])
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000", "10.1.2.3", "192.168.0.7:31000", "localhost."],
+)
 def test_loopback_and_address_hosts_are_served(host):
     app, _ = _app()
     assert _get(app, "/v1/models", headers={"host": host}).status_code == 200
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.nip.io", "localhost.evil.example",
-                                  "1:2::3", "[::1]x", "localhost:http"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:8000",
+        "127.0.0.1.nip.io",
+        "localhost.evil.example",
+        "1:2::3",
+        "[::1]x",
+        "localhost:http",
+    ],
+)
 def test_other_hosts_get_421_before_anything_else(host):
     app, metrics = _app()
     r = _get(app, "/v1/models", headers={"host": host})
@@ -230,18 +267,27 @@ def test_allowed_hosts_take_names_and_wildcards():
 
 
 def _upload(app: FastAPI, **headers) -> httpx.Response:
-    return _get(app, "/v1/translate/file", "POST", headers=headers, files={"file": ("a.txt", b"hello")},
-                data={"target_lang": "de"})
+    return _get(
+        app,
+        "/v1/translate/file",
+        "POST",
+        headers=headers,
+        files={"file": ("a.txt", b"hello")},
+        data={"target_lang": "de"},
+    )
 
 
-@pytest.mark.parametrize("headers", [
-    {"origin": "https://evil.example"},
-    {"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
-    {"sec-fetch-site": "cross-site"},
-    {"origin": "null"},
-    {"origin": "http://127.0.0.1:9999"},
-    {"origin": "http://localhost:8000", "sec-fetch-site": "same-site"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "cross-site"},
+        {"origin": "null"},
+        {"origin": "http://127.0.0.1:9999"},
+        {"origin": "http://localhost:8000", "sec-fetch-site": "same-site"},
+    ],
+)
 def test_cross_site_form_posts_are_refused(headers):
     app, metrics = _app()
     r = _upload(app, **headers)
@@ -249,12 +295,15 @@ def test_cross_site_form_posts_are_refused(headers):
     assert 'reason="cross_site"' in metrics.render().decode()
 
 
-@pytest.mark.parametrize("headers", [
-    {},  # SDKs, curl
-    {"origin": "http://127.0.0.1:8000", "sec-fetch-site": "same-origin"},  # the web page
-    {"origin": "http://127.0.0.1:8000"},  # a browser without Fetch Metadata
-    {"sec-fetch-site": "same-origin"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # SDKs, curl
+        {"origin": "http://127.0.0.1:8000", "sec-fetch-site": "same-origin"},  # the web page
+        {"origin": "http://127.0.0.1:8000"},  # a browser without Fetch Metadata
+        {"sec-fetch-site": "same-origin"},
+    ],
+)
 def test_same_origin_and_non_browser_posts_pass(headers):
     app, _ = _app()
     r = _upload(app, **headers)
@@ -265,11 +314,14 @@ def test_allowed_origins_may_post_and_anyone_may_get():
     app, _ = _app(security={"allowed_origins": ["https://tools.example.org/"]})
     assert _upload(app, origin="https://tools.example.org", **{"sec-fetch-site": "cross-site"}).status_code == 200
     assert _upload(app, origin="https://other.example.org").status_code == 403
-    assert _get(app, "/v1/models", headers={"origin": "https://evil.example",
-                                            "sec-fetch-site": "cross-site"}).status_code == 200
+    assert (
+        _get(app, "/v1/models", headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"}).status_code
+        == 200
+    )
 
 
 # -- request ids -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sent", [LONG_ID, "<script>alert(1)</script>", "id with spaces", "ok\u00e9"])
 def test_request_ids_that_are_not_plain_are_replaced(sent, caplog):
@@ -295,13 +347,21 @@ def test_plain_request_ids_are_kept():
 
 # -- config ------------------------------------------------------------------------------------------
 
+
 def test_host_name_parsing():
     assert host_name("LocalHost:8000") == "localhost" and host_name("[::1]:80") == "::1"
     assert host_name("example.org.") == "example.org" and host_name("a:b") is None and host_name(":80") is None
 
 
-@pytest.mark.parametrize("security", [{"allowed_hosts": ["bad host"]}, {"allowed_origins": ["evil.example"]},
-                                      {"headers": {"x-bad": "a\r\nb"}}, {"allowed_hostz": []}])
+@pytest.mark.parametrize(
+    "security",
+    [
+        {"allowed_hosts": ["bad host"]},
+        {"allowed_origins": ["evil.example"]},
+        {"headers": {"x-bad": "a\r\nb"}},
+        {"allowed_hostz": []},
+    ],
+)
 def test_bad_security_settings_are_named(security):
     with pytest.raises(ConfigError, match="args.security"):
         load_config({"models": [{"name": "m", "source": "m"}], "security": security})
@@ -309,5 +369,9 @@ def test_bad_security_settings_are_named(security):
 
 def test_request_timeout_may_not_exceed_the_whole_request_deadline():
     with pytest.raises(ConfigError, match="max_request_duration_s"):
-        load_config({"models": [{"name": "m", "source": "m"}],
-                     "limits": {"request_timeout_s": 600, "max_request_duration_s": 300}})
+        load_config(
+            {
+                "models": [{"name": "m", "source": "m"}],
+                "limits": {"request_timeout_s": 600, "max_request_duration_s": 300},
+            }
+        )

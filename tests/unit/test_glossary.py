@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from app.translate import glossary
-from app.errors import InvalidRequest
 from app.api.protocol import TranslateRequest
+from app.errors import InvalidRequest
+from app.translate import glossary
 
 BAD = [
     ({"⟦0⟧": "x"}, "placeholders"),  # it replaced a URL's placeholder

@@ -40,10 +40,15 @@ def haproxy(tmp_path_factory):
     config = Path(work) / "haproxy.cfg"
     config.write_text(SERVE_LIKE.format(port=port))
     # As Ray starts it: the variable that names the wrapper is in its environment too.
-    env = {**os.environ, "FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S": "1", "RAY_SERVE_HAPROXY_BINARY_PATH": str(WRAPPER),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    proc = subprocess.Popen([str(WRAPPER), "-db", "-f", str(config)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "FANYI_HAPROXY_HTTP_REQUEST_TIMEOUT_S": "1",
+        "RAY_SERVE_HAPROXY_BINARY_PATH": str(WRAPPER),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    proc = subprocess.Popen(
+        [str(WRAPPER), "-db", "-f", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -91,7 +96,7 @@ def test_a_trickled_request_head_is_cut_off(haproxy):
 def test_a_slow_small_body_gets_the_json_408(haproxy):
     port, _ = haproxy
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"text\": ")
+        sock.sendall(b'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"text": ')
         head, _, body = sock.recv(4096).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408") and b"application/json" in head
     assert json.loads(body)["error"]["code"] == "body_timeout"

@@ -2,8 +2,8 @@ import pickle
 
 import pytest
 
-from app.translate import languages
 from app.errors import InvalidRequest
+from app.translate import languages
 from app.translate.languages import UnknownLanguage
 
 REQUIRED = "en zh zh-Hans zh-Hant ja ko de fr es it pt ru ar hi vi th id tr pl nl uk cs sv".split()
@@ -15,13 +15,32 @@ def test_table_has_every_required_language_once():
     assert all(set(lang) == {"code", "name"} and lang["name"] for lang in languages.all_languages())
 
 
-@pytest.mark.parametrize("given, expected", [
-    ("en", "en"), ("EN", "en"), (" de ", "de"), ("zh", "zh"), ("ZH-hans", "zh-Hans"), ("zh_hant", "zh-Hant"),
-    ("zh-CN", "zh-Hans"), ("zh_SG", "zh-Hans"), ("zh-TW", "zh-Hant"), ("zh-hk", "zh-Hant"),
-    ("zh-Hant-TW", "zh-Hant"), ("zh-Hans-HK", "zh-Hans"),  # an explicit script beats the region
-    ("zh-US", "zh"), ("en-US", "en"), ("en_GB", "en"), ("pt-BR", "pt"), ("es-419", "es"), ("sv-SE", "sv"),
-    ("Chinese", "zh"), ("german", "de"), ("Traditional Chinese", "zh-Hant"),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("en", "en"),
+        ("EN", "en"),
+        (" de ", "de"),
+        ("zh", "zh"),
+        ("ZH-hans", "zh-Hans"),
+        ("zh_hant", "zh-Hant"),
+        ("zh-CN", "zh-Hans"),
+        ("zh_SG", "zh-Hans"),
+        ("zh-TW", "zh-Hant"),
+        ("zh-hk", "zh-Hant"),
+        ("zh-Hant-TW", "zh-Hant"),
+        ("zh-Hans-HK", "zh-Hans"),  # an explicit script beats the region
+        ("zh-US", "zh"),
+        ("en-US", "en"),
+        ("en_GB", "en"),
+        ("pt-BR", "pt"),
+        ("es-419", "es"),
+        ("sv-SE", "sv"),
+        ("Chinese", "zh"),
+        ("german", "de"),
+        ("Traditional Chinese", "zh-Hant"),
+    ],
+)
 def test_normalize_accepts_codes_regions_and_names(given, expected):
     assert languages.normalize(given) == expected
 
@@ -61,31 +80,36 @@ def test_names_and_script_families():
         languages.name("xx")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("今天天气很好，我们去公园吧。", "zh"),
-    ("今日はいい天気ですね。公園に行きましょう。", "ja"),
-    ("東京都は日本の首都です。", "ja"),  # kanji-heavy, but the kana decide
-    ("오늘 날씨가 좋네요.", "ko"),
-    ("Сегодня хорошая погода, пойдём в парк.", "ru"),
-    ("Сьогодні гарна погода, ходімо в парк. Їжак є.", "uk"),
-    ("الطقس جميل اليوم", "ar"),
-    ("आज मौसम अच्छा है।", "hi"),
-    ("วันนี้อากาศดีมาก", "th"),
-    ("The weather is nice today, and we are going to the park.", "en"),
-    ("Das Wetter ist heute schön und wir gehen in den Park.", "de"),
-    ("Je ne sais pas ce que vous voulez dire.", "fr"),
-    ("¿Dónde está la biblioteca? No lo sé.", "es"),
-    ("Questo è il mio libro e non lo voglio dare.", "it"),
-    ("Eu não sei o que você quer dizer.", "pt"),
-    ("Ik weet niet wat je bedoelt, maar het is goed.", "nl"),
-    ("Hôm nay thời tiết đẹp quá.", "vi"),
-    ("Dzień dobry, jak się masz?", "pl"),
-    ("Bugün hava çok güzel, dışarı çıkalım.", "tr"),
-    ("Jag vet inte vad du menar och det är bra.", "sv"),
-    ("Saya tidak tahu apa yang kamu maksud.", "id"),
-    ("Hello 世界和平", "zh"),  # a few Han characters outweigh a short Latin word
-    ("", "en"), ("12345 !!!", "en"), ("Kubernetes", "en"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("今天天气很好，我们去公园吧。", "zh"),
+        ("今日はいい天気ですね。公園に行きましょう。", "ja"),
+        ("東京都は日本の首都です。", "ja"),  # kanji-heavy, but the kana decide
+        ("오늘 날씨가 좋네요.", "ko"),
+        ("Сегодня хорошая погода, пойдём в парк.", "ru"),
+        ("Сьогодні гарна погода, ходімо в парк. Їжак є.", "uk"),
+        ("الطقس جميل اليوم", "ar"),
+        ("आज मौसम अच्छा है।", "hi"),
+        ("วันนี้อากาศดีมาก", "th"),
+        ("The weather is nice today, and we are going to the park.", "en"),
+        ("Das Wetter ist heute schön und wir gehen in den Park.", "de"),
+        ("Je ne sais pas ce que vous voulez dire.", "fr"),
+        ("¿Dónde está la biblioteca? No lo sé.", "es"),
+        ("Questo è il mio libro e non lo voglio dare.", "it"),
+        ("Eu não sei o que você quer dizer.", "pt"),
+        ("Ik weet niet wat je bedoelt, maar het is goed.", "nl"),
+        ("Hôm nay thời tiết đẹp quá.", "vi"),
+        ("Dzień dobry, jak się masz?", "pl"),
+        ("Bugün hava çok güzel, dışarı çıkalım.", "tr"),
+        ("Jag vet inte vad du menar och det är bra.", "sv"),
+        ("Saya tidak tahu apa yang kamu maksud.", "id"),
+        ("Hello 世界和平", "zh"),  # a few Han characters outweigh a short Latin word
+        ("", "en"),
+        ("12345 !!!", "en"),
+        ("Kubernetes", "en"),
+    ],
+)
 def test_detect(text, expected):
     assert languages.detect(text) == expected
 

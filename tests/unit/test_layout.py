@@ -14,8 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("app", "deployments", "cluster")
 # Layer -> top-level names it must never import.
-PURE = {"app.translate": ("deployments", "ray", "app.api", "app.batch"),
-        "app.files": ("deployments", "ray", "app.api", "app.batch")}
+PURE = {
+    "app.translate": ("deployments", "ray", "app.api", "app.batch"),
+    "app.files": ("deployments", "ray", "app.api", "app.batch"),
+}
 
 
 def _module_name(path: Path) -> str:
@@ -44,8 +46,9 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if f"{node.module}.{alias.name}" in modules)
+            found.update(
+                f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in modules
+            )
     return found
 
 
@@ -97,8 +100,7 @@ def test_translation_and_file_formats_stay_below_the_serving_layers():
     for module, deps in raw.items():
         for layer, banned in PURE.items():
             if module == layer or module.startswith(layer + "."):
-                bad += [f"{module} imports {d}" for d in deps
-                        if any(d == b or d.startswith(b + ".") for b in banned)]
+                bad += [f"{module} imports {d}" for d in deps if any(d == b or d.startswith(b + ".") for b in banned)]
     assert not bad, "\n".join(sorted(bad))
 
 
@@ -120,6 +122,9 @@ def test_the_layers_exist():
 
 
 def test_every_integration_test_file_is_marked():
-    unmarked = [p.name for p in (ROOT / "tests" / "integration").glob("test_*.py")
-                if "pytestmark = pytest.mark.integration" not in p.read_text(encoding="utf-8")]
+    unmarked = [
+        p.name
+        for p in (ROOT / "tests" / "integration").glob("test_*.py")
+        if "pytestmark = pytest.mark.integration" not in p.read_text(encoding="utf-8")
+    ]
     assert unmarked == []

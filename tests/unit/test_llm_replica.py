@@ -7,16 +7,18 @@ import time
 import pytest
 
 from app.errors import ContextLengthExceeded, InvalidRequest
-from deployments.hf_engine import TransformersEngine
 from app.generation import GenerateRequest
+from deployments.hf_engine import TransformersEngine
 from deployments.llm_replica import LLMReplica
 
 MIB = 1 << 20
 
 
 async def _replica(tiny_model) -> LLMReplica:
-    replica = LLMReplica({"name": "tiny", "source": str(tiny_model), "device": "cpu", "engine": "transformers",
-                          "max_model_len": 1024}, TransformersEngine)
+    replica = LLMReplica(
+        {"name": "tiny", "source": str(tiny_model), "device": "cpu", "engine": "transformers", "max_model_len": 1024},
+        TransformersEngine,
+    )
     await replica.start()
     return replica
 
@@ -32,8 +34,10 @@ def test_a_short_request_is_not_held_by_long_prompts_being_tokenized(tiny_model)
         # About a second of tokenizer time each here: on the loop, they held everything for seconds.
         prompt = "hello world " * (MIB // 12)
         started = time.perf_counter()  # the short request is sent 50 ms after the long ones
-        big = [asyncio.ensure_future(replica.complete(GenerateRequest(request_id=f"big-{i}", prompt=prompt)))
-               for i in range(3)]
+        big = [
+            asyncio.ensure_future(replica.complete(GenerateRequest(request_id=f"big-{i}", prompt=prompt)))
+            for i in range(3)
+        ]
         await asyncio.sleep(0.05)
         result = await replica.complete(_small(1))
         latency = time.perf_counter() - started

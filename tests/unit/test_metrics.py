@@ -7,8 +7,12 @@ UNKNOWN_MODEL = "unknown"  # the label of every name the config does not serve
 
 def _models_seen(metrics: RouterMetrics) -> set[str]:
     text = metrics.render().decode()
-    return {s.labels["model"] for family in text_string_to_metric_families(text) for s in family.samples
-            if "model" in s.labels}
+    return {
+        s.labels["model"]
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if "model" in s.labels
+    }
 
 
 def test_a_model_name_that_cannot_be_encoded_does_not_break_the_exposition():
@@ -40,5 +44,7 @@ def test_rejections_are_counted_by_reason():
     metrics.observe_tokens("tiny", 5, 7)
     metrics.observe_rejection("rate_limit_exceeded")
     metrics.observe_rejection("not_a_limit")
-    assert metrics.registry.get_sample_value(
-        "fanyi_rejected_requests_total", {"replica": "r1", "reason": "rate_limited"}) == 1
+    assert (
+        metrics.registry.get_sample_value("fanyi_rejected_requests_total", {"replica": "r1", "reason": "rate_limited"})
+        == 1
+    )

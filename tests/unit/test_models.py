@@ -11,8 +11,7 @@ def _tokenizer(per_character: bool) -> PreTrainedTokenizerFast:
     units = sorted(set(TOKENIZER_SAMPLE)) if per_character else TOKENIZER_SAMPLE.replace(".", " .").split()
     vocab = {"<unk>": 0, **{unit: i + 1 for i, unit in enumerate(dict.fromkeys(units))}}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = (pre_tokenizers.Split("", "isolated") if per_character
-                               else pre_tokenizers.Whitespace())
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated") if per_character else pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>")
 
 

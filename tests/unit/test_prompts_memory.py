@@ -27,8 +27,17 @@ def test_few_shot_glossary_becomes_examples_and_unknown_pairs_still_work():
 
 
 def _scope(**change) -> MemoryScope:
-    fields = dict(caller="anonymous", model="m", adapter=None, prompt_style="chat", source="en", target="de",
-                  fmt="plain", glossary=(), temperature=0.0)
+    fields = dict(
+        caller="anonymous",
+        model="m",
+        adapter=None,
+        prompt_style="chat",
+        source="en",
+        target="de",
+        fmt="plain",
+        glossary=(),
+        temperature=0.0,
+    )
     return MemoryScope(**{**fields, **change})
 
 
@@ -39,12 +48,23 @@ def test_memory_is_bounded_lru():
     assert mem.get(scope, "a").masked == "A"  # refreshes "a"
     mem.put(scope, "c", Entry("C", ()))
     assert mem.get(scope, "b") is None and mem.get(scope, "a") is not None and len(mem) == 2
-    assert TranslationMemory(0).put(scope, "a", Entry("A", ())) is False and TranslationMemory(0).get(scope, "a") is None
+    assert (
+        TranslationMemory(0).put(scope, "a", Entry("A", ())) is False and TranslationMemory(0).get(scope, "a") is None
+    )
 
 
 # Each condition that changes a translation, with another value: a different key for each.
-OTHER = dict(caller="key-1234abcd", model="m2", adapter="m-zh", prompt_style="few_shot", source="fr", target="zh",
-             fmt="html", glossary=(("Ray", "雷"),), temperature=0.5)
+OTHER = dict(
+    caller="key-1234abcd",
+    model="m2",
+    adapter="m-zh",
+    prompt_style="few_shot",
+    source="fr",
+    target="zh",
+    fmt="html",
+    glossary=(("Ray", "雷"),),
+    temperature=0.5,
+)
 
 
 def test_memory_key_covers_everything_that_changes_the_output():
@@ -65,8 +85,13 @@ def test_memory_keeps_only_greedy_sound_translations():
     mem = TranslationMemory(10)
     sampled, greedy = _scope(temperature=2.0), _scope()
     assert mem.put(sampled, "a", Entry("garbage", ())) is False and mem.get(sampled, "a") is None
-    for flags in (("length_ratio",), ("empty", "untranslated"), ("glossary_missing:Ray",), ("placeholder_missing",),
-                  ("postprocess_unavailable",)):
+    for flags in (
+        ("length_ratio",),
+        ("empty", "untranslated"),
+        ("glossary_missing:Ray",),
+        ("placeholder_missing",),
+        ("postprocess_unavailable",),
+    ):
         assert mem.put(greedy, "a", Entry("doubtful", flags)) is False
     assert mem.get(greedy, "a") is None and len(mem) == 0
     repaired = ("chatter_removed", "echo_removed", "glossary_repaired:Ray", "quotes_removed", "truncated_continuation")

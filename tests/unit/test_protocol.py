@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from app.api import protocol
-from app.errors import ContextLengthExceeded, InvalidRequest, ModelNotFound, Overloaded
 from app.api.error_map import to_client_error
+from app.errors import ContextLengthExceeded, InvalidRequest, ModelNotFound, Overloaded
 
 
 def test_chat_request_defaults_and_limits():
@@ -17,8 +17,17 @@ def test_chat_request_defaults_and_limits():
 
 @pytest.mark.parametrize(
     "extra",
-    [{"n": 2}, {"temperature": 3}, {"top_p": 0}, {"max_tokens": 0}, {"stop": [""]}, {"stop": ["a"] * 9},
-     {"unknown_field": 1}, {"messages": []}, {"logprobs": True}],
+    [
+        {"n": 2},
+        {"temperature": 3},
+        {"top_p": 0},
+        {"max_tokens": 0},
+        {"stop": [""]},
+        {"stop": ["a"] * 9},
+        {"unknown_field": 1},
+        {"messages": []},
+        {"logprobs": True},
+    ],
 )
 def test_chat_request_rejects_bad_fields(extra):
     body = {"messages": [{"role": "user", "content": "hi"}], **extra}
@@ -54,8 +63,14 @@ def test_sse_framing_and_chunks():
 def test_errors_survive_pickling_with_their_fields():
     err = pickle.loads(pickle.dumps(ContextLengthExceeded("too long", param="max_tokens")))
     assert type(err) is ContextLengthExceeded and err.status_code == 400
-    assert err.to_body() == {"error": {"message": "too long", "type": "invalid_request_error",
-                                       "param": "max_tokens", "code": "context_length_exceeded"}}
+    assert err.to_body() == {
+        "error": {
+            "message": "too long",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "context_length_exceeded",
+        }
+    }
     assert ModelNotFound("x").status_code == 404
 
 
@@ -63,8 +78,9 @@ def test_client_errors_hide_internals():
     from ray.exceptions import ActorDiedError
     from ray.serve.exceptions import BackPressureError
 
-    assert isinstance(to_client_error(BackPressureError(num_queued_requests=9, max_queued_requests=8), "r1"),
-                      Overloaded)
+    assert isinstance(
+        to_client_error(BackPressureError(num_queued_requests=9, max_queued_requests=8), "r1"), Overloaded
+    )
     assert to_client_error(ActorDiedError(), "r1").code == "engine_unavailable"
     assert to_client_error(type("BackPressureError", (Exception,), {})("named alike"), "r1").status_code == 500
     err = to_client_error(RuntimeError("/secret/path.py line 3"), "r2")
@@ -75,25 +91,37 @@ SURROGATE = "\udfff"  # what the JSON escape "\udfff" decodes to: a str, but no 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.mark.parametrize("model, body, field", [
-    (protocol.ChatCompletionRequest, {**CHAT, "model": "x" + SURROGATE}, ("model",)),
-    (protocol.ChatCompletionRequest, {"messages": [{"role": "user", "content": SURROGATE}]},
-     ("messages", 0, "content")),
-    (protocol.ChatCompletionRequest, {"messages": [{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}]},
-     ("messages", 0, "content", "list[TextPart]", 0, "text")),
-    (protocol.ChatCompletionRequest, {"messages": [{"role": "user", "content": "a", "name": SURROGATE}]},
-     ("messages", 0, "name")),
-    (protocol.ChatCompletionRequest, {**CHAT, "stop": ["ok", SURROGATE]}, ("stop",)),
-    (protocol.ChatCompletionRequest, {**CHAT, "user": SURROGATE}, ("user",)),
-    (protocol.CompletionRequest, {"prompt": "a" + SURROGATE}, ("prompt",)),
-    (protocol.CompletionRequest, {"prompt": [SURROGATE]}, ("prompt",)),
-    (protocol.TranslateRequest, {"text": SURROGATE, "target_lang": "de"}, ("text",)),
-    (protocol.TranslateRequest, {"segments": ["a", SURROGATE], "target_lang": "de"}, ("segments",)),
-    (protocol.TranslateRequest, {"text": "a", "target_lang": "de" + SURROGATE}, ("target_lang",)),
-    (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "source_lang": SURROGATE}, ("source_lang",)),
-    (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "model": SURROGATE}, ("model",)),
-    (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "glossary": {"a": SURROGATE}}, ("glossary",)),
-])
+@pytest.mark.parametrize(
+    "model, body, field",
+    [
+        (protocol.ChatCompletionRequest, {**CHAT, "model": "x" + SURROGATE}, ("model",)),
+        (
+            protocol.ChatCompletionRequest,
+            {"messages": [{"role": "user", "content": SURROGATE}]},
+            ("messages", 0, "content"),
+        ),
+        (
+            protocol.ChatCompletionRequest,
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}]},
+            ("messages", 0, "content", "list[TextPart]", 0, "text"),
+        ),
+        (
+            protocol.ChatCompletionRequest,
+            {"messages": [{"role": "user", "content": "a", "name": SURROGATE}]},
+            ("messages", 0, "name"),
+        ),
+        (protocol.ChatCompletionRequest, {**CHAT, "stop": ["ok", SURROGATE]}, ("stop",)),
+        (protocol.ChatCompletionRequest, {**CHAT, "user": SURROGATE}, ("user",)),
+        (protocol.CompletionRequest, {"prompt": "a" + SURROGATE}, ("prompt",)),
+        (protocol.CompletionRequest, {"prompt": [SURROGATE]}, ("prompt",)),
+        (protocol.TranslateRequest, {"text": SURROGATE, "target_lang": "de"}, ("text",)),
+        (protocol.TranslateRequest, {"segments": ["a", SURROGATE], "target_lang": "de"}, ("segments",)),
+        (protocol.TranslateRequest, {"text": "a", "target_lang": "de" + SURROGATE}, ("target_lang",)),
+        (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "source_lang": SURROGATE}, ("source_lang",)),
+        (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "model": SURROGATE}, ("model",)),
+        (protocol.TranslateRequest, {"text": "a", "target_lang": "de", "glossary": {"a": SURROGATE}}, ("glossary",)),
+    ],
+)
 def test_strings_that_cannot_be_encoded_are_refused_naming_the_field(model, body, field):
     with pytest.raises(ValidationError) as exc:
         model(**body)
@@ -121,8 +149,9 @@ def test_unencodable_says_where_and_check_encodable_gives_a_400():
     protocol.check_encodable("model", None)
 
 
-@pytest.mark.parametrize("seed, ok", [(2**63 - 1, True), (-(2**63), True), (0, True), (2**63, False),
-                                      (2**64, False), (-(2**63) - 1, False)])
+@pytest.mark.parametrize(
+    "seed, ok", [(2**63 - 1, True), (-(2**63), True), (0, True), (2**63, False), (2**64, False), (-(2**63) - 1, False)]
+)
 def test_seed_is_a_signed_64_bit_integer_as_in_vllm(seed, ok):
     if ok:
         assert protocol.CompletionRequest(prompt="a", seed=seed).seed == seed

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from app.batch.translate import LocalHandle, NullMetrics
-from app.translate.memory import TranslationMemory
-from app.translate.translator import Delta, UnitDone, Context, Translator, Usage
 from app.generation import GenerateChunk
+from app.translate.memory import TranslationMemory
+from app.translate.translator import Context, Delta, Translator, UnitDone, Usage
 from deployments.postprocess import PostProcessor
 
 # Each test finishes in well under a second; on the code before the fix they hung for good.
@@ -37,13 +37,27 @@ class Engine:
 
 
 def _translator(memory: int = 100, metrics=None, max_pieces: int = 2000, plan_threads: int = 2) -> Translator:
-    return Translator(TranslationMemory(memory), LocalHandle(PostProcessor()), metrics or NullMetrics(),
-                      max_pieces=max_pieces, plan_threads=plan_threads)
+    return Translator(
+        TranslationMemory(memory),
+        LocalHandle(PostProcessor()),
+        metrics or NullMetrics(),
+        max_pieces=max_pieces,
+        plan_threads=plan_threads,
+    )
 
 
 def _ctx(engine: Engine, temperature: float = 0.0, caller: str = "anonymous", rid: str = "t") -> Context:
-    return Context(request_id=rid, model="m", prompt_style="chat", source="en", target="de", glossary=None,
-                   temperature=temperature, handle=LocalHandle(engine), caller=caller)
+    return Context(
+        request_id=rid,
+        model="m",
+        prompt_style="chat",
+        source="en",
+        target="de",
+        glossary=None,
+        temperature=temperature,
+        handle=LocalHandle(engine),
+        caller=caller,
+    )
 
 
 async def _events(translator: Translator, units: list[tuple[str, str]], ctx: Context) -> tuple[list, Usage]:
@@ -59,8 +73,9 @@ def _texts(events) -> list[str]:
 def test_a_lone_surrogate_is_translated_not_left_hanging():
     # Before: its memory key raised before the piece's try, and the piece's future was never resolved.
     async def main():
-        return await asyncio.wait_for(_events(_translator(), [("hello \udfff world", "plain")], _ctx(Engine())),
-                                      PROMPT_S)
+        return await asyncio.wait_for(
+            _events(_translator(), [("hello \udfff world", "plain")], _ctx(Engine())), PROMPT_S
+        )
 
     events, usage = asyncio.run(main())
     assert _texts(events) == ["Hallo Welt."] and usage.completion_tokens == 5
@@ -163,10 +178,10 @@ def test_memory_serves_a_repeat_only_under_the_same_format_and_caller():
 
 
 def test_html_units_get_model_markup_escaped_and_keep_their_own_tags():
-    engine = Engine(lambda text: text.replace("Hello", '<img src=x onerror=alert(1)>'))
+    engine = Engine(lambda text: text.replace("Hello", "<img src=x onerror=alert(1)>"))
 
     async def main():
-        return await _events(_translator(), [('Hello <b>dear</b> friend & co.', "html")], _ctx(engine))
+        return await _events(_translator(), [("Hello <b>dear</b> friend & co.", "html")], _ctx(engine))
 
     events, _ = asyncio.run(main())
     assert _texts(events) == ["&lt;img src=x onerror=alert(1)&gt; <b>dear</b> friend &amp; co."]
