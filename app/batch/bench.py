@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 
 from app.batch.shards import Row
-from app.batch.translate import JobSettings, LocalHandle, ShardTranslator
+from app.batch.translate import JobSettings, ShardTranslator
 from app.config import ModelConfig
+from app.inprocess import LocalHandle
 from app.translate import languages
 
 

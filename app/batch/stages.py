@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.shards import Shard, commit_shard, read_shard, render_output
-from app.batch.translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
+from app.batch.translate import JobSettings, ShardTranslator, fixed_length
+from app.inprocess import LocalHandle
 
 
 def read_stage(item: dict[str, Any], text_field: str, id_field: str | None) -> dict[str, Any]:

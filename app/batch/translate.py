@@ -24,46 +24,12 @@ from typing import Any
 
 from app.api.error_map import to_client_error
 from app.batch.shards import Row
+from app.inprocess import NullMetrics
 from app.translate import languages
 from app.translate.memory import TranslationMemory
 from app.translate.translator import Context, Translator, Usage
 
 logger = logging.getLogger("fanyi.batch")
-
-
-class NullMetrics:
-    """The Translator reports to router metrics; a batch job has its own summary instead."""
-
-    def observe_memory(self, *args, **kwargs) -> None:
-        pass
-
-    def observe_error(self, *args, **kwargs) -> None:
-        pass
-
-
-class _Method:
-    def __init__(self, fn: Callable):
-        self._fn = fn
-
-    def remote(self, *args, **kwargs):
-        return self._fn(*args, **kwargs)
-
-
-class LocalHandle:
-    """Gives an in-process object the call shape of a DeploymentHandle: `handle.method.remote(...)`
-    returns an awaitable. `rewrite` may adjust each GenerateRequest (the benchmark fixes the output
-    length with it)."""
-
-    def __init__(self, target: Any, rewrite: Callable | None = None):
-        self._target = target
-        self._rewrite = rewrite
-
-    def __getattr__(self, name: str) -> _Method:
-        fn = getattr(self._target, name)
-        if name == "complete" and self._rewrite is not None:
-            rewrite = self._rewrite
-            return _Method(lambda req: fn(rewrite(req)))
-        return _Method(fn)
 
 
 def fixed_length(max_tokens: int) -> Callable:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.batch.translate import LocalHandle, NullMetrics
 from app.config import ModelConfig
+from app.inprocess import LocalHandle, NullMetrics
 from app.translate.memory import TranslationMemory
 from app.translate.translator import Context, Route, Translator, Usage
 from deployments.llm_replica import LLMReplica

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from app.batch.shards import Row
-from app.batch.translate import JobSettings, LocalHandle, ShardTranslator, fixed_length
+from app.batch.translate import JobSettings, ShardTranslator, fixed_length
 from app.errors import ContextLengthExceeded, EngineUnavailable
 from app.generation import GenerateChunk, GenerateRequest
+from app.inprocess import LocalHandle
 from deployments.postprocess import PostProcessor
 
 

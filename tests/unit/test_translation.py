@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from app.batch.translate import LocalHandle, NullMetrics
 from app.generation import GenerateChunk
+from app.inprocess import LocalHandle, NullMetrics
 from app.translate.memory import TranslationMemory
 from app.translate.translator import Context, Delta, Translator, UnitDone, Usage
 from deployments.postprocess import PostProcessor
