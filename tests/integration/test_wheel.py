@@ -65,8 +65,12 @@ asyncio.run(main())
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(out), str(ROOT)], check=True, cwd=out, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        check=True,
+        cwd=out,
+        timeout=300,
+    )
     [built] = out.glob("fanyi-*.whl")
     return built
 
@@ -81,15 +85,24 @@ def test_the_wheel_carries_the_page_and_the_profiles(wheel):
 
 def test_an_installed_wheel_serves_the_page_and_translates(wheel, tiny_model, tmp_path):
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        timeout=300,
+    )
     work = tmp_path / "elsewhere"
     (work / "models").mkdir(parents=True)
     (work / "models" / "tiny").symlink_to(tiny_model)
     # The installed copy comes first on the path; the checkout is neither the working folder nor on it.
     env = {**os.environ, "PYTHONPATH": str(site)}
-    done = subprocess.run([sys.executable, "-c", SERVE_FROM_WHEEL, str(site)], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_FROM_WHEEL, str(site)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["app"].startswith(str(site)), seen["app"]  # not the checkout
