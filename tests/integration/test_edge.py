@@ -111,8 +111,26 @@ def _send(port: int, head: str, body: bytes = b"") -> tuple[socket.socket, float
 
 def _answer(sock: socket.socket) -> tuple[int, dict, dict]:
     response = http.client.HTTPResponse(sock)
-    response.begin()
-    return response.status, dict(response.getheaders()), json.loads(response.read())
+    try:
+        response.begin()
+        return response.status, dict(response.getheaders()), json.loads(response.read())
+    finally:
+        response.close()  # its file over the socket; the socket itself stays for _closed()
+
+
+@pytest.fixture()
+def send():
+    """_send, with every socket it opened closed when the test ends, however it ends."""
+    opened: list[socket.socket] = []
+
+    def connect(port: int, head: str, body: bytes = b"") -> tuple[socket.socket, float]:
+        sock, started = _send(port, head, body)
+        opened.append(sock)
+        return sock, started
+
+    yield connect
+    for sock in opened:
+        sock.close()
 
 
 def _closed(sock: socket.socket) -> bool:
@@ -132,14 +150,14 @@ def _post_head(path: str, port: int, *lines: str) -> str:
 # -- slow clients (Python proxy) ---------------------------------------------------------------------
 
 
-def test_a_chunked_body_that_never_ends_gets_a_json_408_whatever_the_client_asked(edge):
+def test_a_chunked_body_that_never_ends_gets_a_json_408_whatever_the_client_asked(edge, send):
     head = _post_head(
         PREFIX + "/v1/chat/completions",
         edge.http_port,
         "Transfer-Encoding: chunked",
         "x-request-timeout-seconds: 86400",
     )
-    sock, t0 = _send(edge.http_port, head, b'a\r\n{"model": \r\n')  # one chunk, then silence
+    sock, t0 = send(edge.http_port, head, b'a\r\n{"model": \r\n')  # one chunk, then silence
     status, headers, body = _answer(sock)
     took = time.monotonic() - t0
     assert status == 408 and body["error"]["code"] == "body_timeout", body
@@ -148,9 +166,9 @@ def test_a_chunked_body_that_never_ends_gets_a_json_408_whatever_the_client_aske
     assert _closed(sock)  # the slot and the connection are given back
 
 
-def test_a_content_length_larger_than_what_is_sent_gets_a_json_408(edge):
+def test_a_content_length_larger_than_what_is_sent_gets_a_json_408(edge, send):
     head = _post_head(PREFIX + "/v1/translate", edge.http_port, "Content-Length: 1000")
-    sock, t0 = _send(edge.http_port, head, b'{"text": "hello", ')
+    sock, t0 = send(edge.http_port, head, b'{"text": "hello", ')
     status, _, body = _answer(sock)
     assert status == 408 and body["error"]["code"] == "body_timeout"
     assert time.monotonic() - t0 < BOUND and _closed(sock)
@@ -238,8 +256,8 @@ def test_edge_refusals_are_counted(edge):
 # -- behind HAProxy (cluster/haproxy_edge.py) --------------------------------------------------------
 
 
-def test_incomplete_headers_are_cut_off_by_haproxy(haproxy_edge):
-    sock, t0 = _send(haproxy_edge.http_port, "GET /v1/models HTTP/1.1\nHost: 127.0.0.1\nX-Slow: ")
+def test_incomplete_headers_are_cut_off_by_haproxy(haproxy_edge, send):
+    sock, t0 = send(haproxy_edge.http_port, "GET /v1/models HTTP/1.1\nHost: 127.0.0.1\nX-Slow: ")
     sock.settimeout(0.5)
     received = b""
     while time.monotonic() - t0 < BOUND:  # a byte now and then, as a slowloris client does
@@ -256,12 +274,12 @@ def test_incomplete_headers_are_cut_off_by_haproxy(haproxy_edge):
     assert HEADER_TIMEOUT <= took < BOUND, took
 
 
-def test_slow_bodies_get_a_json_408_through_haproxy(haproxy_edge):
+def test_slow_bodies_get_a_json_408_through_haproxy(haproxy_edge, send):
     port = haproxy_edge.http_port
     small = _post_head("/v1/translate", port, "Content-Length: 100")  # waits in HAProxy's buffer
     large = _post_head("/v1/translate", port, "Content-Length: 100000")  # reaches the router's deadline
     for head, body in ((small, b'{"text": '), (large, b'{"text": "' + b"x" * 20000)):
-        sock, t0 = _send(port, head, body)
+        sock, t0 = send(port, head, body)
         status, _, answer = _answer(sock)
         assert status == 408 and answer["error"]["code"] == "body_timeout", answer
         assert time.monotonic() - t0 < BOUND
