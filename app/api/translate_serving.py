@@ -14,8 +14,8 @@ from app import files
 from app.api import protocol
 from app.api.error_map import to_client_error
 from app.api.rate_limit import RateLimiter, current_principal
-from app.translate import glossary, languages
-from app.translate.translator import Context, Delta, Event, Route, Translator, UnitDone, Usage
+from app.translate import documents, glossary, languages
+from app.translate.translator import INLINE_PLAN_CHARS, Context, Delta, Event, Route, Translator, UnitDone, Usage
 
 # The source language is guessed from the start of a document: enough text to tell, and a bounded
 # cost on the event loop however long the document is.
@@ -59,23 +59,27 @@ class TranslateService:
     async def translate(self, body: protocol.TranslateRequest) -> Response:
         rid = "tr-" + uuid.uuid4().hex
         started = time.perf_counter()
-        units = [(body.text, body.format)] if body.text is not None else [(s, body.format) for s in body.segments]
+        inputs = [body.text] if body.text is not None else body.segments
+        param = "text" if body.text is not None else "segments"
         sample = body.text if body.text is not None else "\n".join(s[:DETECT_CHARS] for s in body.segments)
         ctx = self._context(
             rid, body.model, body.source_lang, body.target_lang, sample, body.glossary, body.temperature
         )
-        # Size limits fail here, before any model call or a 200 header.
-        pieces = await self.translator.prepare(units, "text" if body.text is not None else "segments")
+        # Size limits fail here, before any model call or a 200 header. Markdown and HTML are read by
+        # their file formats' readers: CPU work of the text's size, on the translator's threads.
+        args = (inputs, body.format, self.translator.max_pieces, param)
+        if body.format == "plain" or sum(map(len, inputs)) <= INLINE_PLAN_CHARS:
+            texts = documents.read(*args)
+        else:
+            texts = await self.translator.pool.run(documents.read, *args)
+        pieces = await self.translator.prepare(texts.units, param)
         usage = Usage()
+        events = documents.rebuilt(self.translator.run(pieces, len(texts.units), ctx, usage), texts)
         if body.stream:
-            events = self.translator.run(pieces, len(units), ctx, usage)
             return StreamingResponse(
                 self._sse(events, ctx, usage, body.text is not None, started), media_type="text/event-stream"
             )
-        results = [
-            {"text": unit.text, "flags": unit.flags}
-            for unit in await self.translator.translate_all(pieces, len(units), ctx, usage)
-        ]
+        results = [{"text": e.text, "flags": e.flags} async for e in events if isinstance(e, UnitDone)]
         self.metrics.observe_request(ctx.model, "translate", 200, time.perf_counter() - started)
         return JSONResponse(self._result(ctx, results, usage, body.text is not None))
 

@@ -3,8 +3,9 @@
     python -m app.bench.plan_time                       # every attack, router limits, 120 s per case
     python -m app.bench.plan_time run-digits docx-bomb --timeout 30 --max-segments 0
 
-Planning is `files.extract` for an upload, then `Translator.plan` (segment.split and segment.protect
-of every translatable piece) over the units, with the router's default limits unless told otherwise.
+Planning is `files.extract` for an upload (`documents.read` for a text), then `Translator.plan`
+(segment.split and segment.protect of every translatable piece) over the units, with the router's
+default limits unless told otherwise.
 Each case runs in a fresh process, so a case that runs away is killed at the timeout and its memory
 is its own: the table shows the plan time, seconds per MiB of input, the growth of the process's peak
 RSS while planning, and the outcome (pieces planned, or the error a client would get).
@@ -39,6 +40,7 @@ def plan_once(name: str, size: int | None, max_segments: int, max_units: int) ->
     """Build the attack, then time extract + plan in this process."""
     from app import files
     from app.errors import FanyiError
+    from app.translate import documents
     from app.translate.translator import Translator
 
     request = CATALOGUE[name].request(size)
@@ -48,8 +50,8 @@ def plan_once(name: str, size: int | None, max_segments: int, max_units: int) ->
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     try:
-        if isinstance(request, TextRequest):
-            units, param = [(request.text, request.format)], "text"
+        if isinstance(request, TextRequest):  # read as the router reads it: markdown and html by app/files
+            units, param = documents.read([request.text], request.format, translator.max_pieces).units, "text"
         else:
             doc = files.extract(request.filename, request.data, max_units=max_units)
             units, param = [(u.text, u.fmt) for u in doc.units], "file"

@@ -55,18 +55,58 @@ class FileDoc(ABC):
 
 
 class Part(Protocol):
+    """Text rendered from translations. `stop`: it reads only units below this index; readers add a
+    part's units before the part, so parts in document order have non-decreasing stops."""
+
+    @property
+    def stop(self) -> int: ...
+
     def render(self, translations: Sequence[str]) -> str: ...
 
 
 class SpliceDoc(FileDoc):
-    def __init__(self, units: list[Unit], parts: list[str | Part], bom: bool):
+    def __init__(self, units: list[Unit], parts: list[str | Part], bom: bool = False):
         super().__init__(units)
         self.parts = parts
         self.bom = bom
 
+    def render_text(self, translations: Sequence[str]) -> str:
+        """The document as text, without going through bytes (the text route's input had none)."""
+        if len(translations) != len(self.units):
+            raise ValueError(f"expected {len(self.units)} translations, got {len(translations)}")
+        return "".join(p if isinstance(p, str) else p.render(translations) for p in self.parts)
+
     def _render(self, translations: list[str]) -> bytes:
-        text = "".join(p if isinstance(p, str) else p.render(translations) for p in self.parts)
-        return encode_text(text, self.bom)
+        return encode_text(self.render_text(translations), self.bom)
+
+
+class TextStream:
+    """Renders a splice document front to back while its units' translations arrive in order: each
+    call gives the parts that have just become complete, so what the calls give, joined, is
+    render_text of all the translations (a streamed answer grows without waiting for the last unit)."""
+
+    def __init__(self, doc: SpliceDoc):
+        self.doc = doc
+        self.translations: list[str] = []
+        self.next = 0  # the first part not given out yet
+
+    def add(self, translation: str) -> str:
+        """The next unit's translation; returns the text that is complete now."""
+        if len(self.translations) >= len(self.doc.units):
+            raise ValueError(f"the document has {len(self.doc.units)} units")
+        self.translations.append(translation)
+        return self.take()
+
+    def take(self) -> str:
+        """The parts that need no unit beyond those added (the literal start of the document, at first)."""
+        parts, out = self.doc.parts, []
+        while self.next < len(parts) and (
+            isinstance(parts[self.next], str) or parts[self.next].stop <= len(self.translations)
+        ):
+            part = parts[self.next]
+            out.append(part if isinstance(part, str) else part.render(self.translations))
+            self.next += 1
+        return "".join(out)
 
 
 class UnitList:
@@ -107,6 +147,10 @@ class LinesSpan:
     eol: str  # newline written after extra translated lines
     max_lines: int | None = None
     drop_blank: bool = False  # a blank line would end an SRT cue early
+
+    @property
+    def stop(self) -> int:
+        return self.index + 1
 
     def render(self, translations: Sequence[str]) -> str:
         out = translations[self.index].replace("\r\n", "\n").replace("\r", "\n").split("\n")

@@ -19,9 +19,11 @@ from app.files.core import FileTooLarge, Part, SpliceDoc, UnitList, UnsupportedF
 from app.files.html_attrs import TagPart, readable_attrs, tag_part
 from app.files.html_tokenizer import Tokenizer
 
+# Phrasing elements stay inside a unit ("Click <a href=…>here</a> now." is one sentence; the segmenter masks
+# the tags). Every other element, known or not (XML), ends the unit before it.
 INLINE = frozenset(
-    "a abbr acronym b bdi bdo big br cite code data del dfn em font i img input ins kbd mark nobr q s samp "
-    "small span strike strong sub sup time tt u var wbr".split()
+    "a abbr acronym b bdi bdo big br cite code data del dfn em font i img input ins kbd label mark nobr q rp rt "
+    "ruby s samp small span strike strong sub sup time tt u var wbr".split()
 )
 SKIP = frozenset("script style pre textarea svg math".split())
 CODE = frozenset("code kbd samp var".split())
@@ -44,8 +46,13 @@ _CLOSES_P = frozenset(
 
 
 def read_html(data: bytes, max_units: int) -> SpliceDoc:
-    """Units are found while the tokenizer runs, so the unit limit stops a huge page early."""
     text, bom = decode_text(data)
+    return read_html_text(text, max_units, bom)
+
+
+def read_html_text(text: str, max_units: int, bom: bool = False) -> SpliceDoc:
+    """read_html for text that never was bytes (/v1/translate's `format: html`). Units are found
+    while the tokenizer runs, so the unit limit stops a huge page early."""
     builder = _Builder(text, UnitList(max_units))
     try:
         _Tokenizer(text, builder).tokenize()
@@ -135,6 +142,10 @@ class _TextPart:
 
     index: int
     tags: tuple[TagPart, ...]  # inline start tags in it whose attributes are units of their own
+
+    @property
+    def stop(self) -> int:
+        return self.tags[-1].stop if self.tags else self.index + 1  # the tags' units follow the text's
 
     def render(self, translations: Sequence[str]) -> str:
         out = translations[self.index]

@@ -42,6 +42,10 @@ class TagPart:
     raw: str
     edits: tuple[AttrEdit, ...]
 
+    @property
+    def stop(self) -> int:
+        return self.edits[-1].index + 1  # edits are in source order, their units added in that order
+
     def render(self, translations: Sequence[str]) -> str:
         out, pos = [], 0
         for edit in self.edits:

@@ -36,6 +36,11 @@ _CELL_TOKENS = re.compile(r"\\[\s\S]?|`+|\|")  # an escape and what it escapes, 
 
 def read_md(data: bytes, max_units: int) -> SpliceDoc:
     text, bom = decode_text(data)
+    return read_markdown_text(text, max_units, bom)
+
+
+def read_markdown_text(text: str, max_units: int, bom: bool = False) -> SpliceDoc:
+    """read_md for text that never was bytes (/v1/translate's `format: markdown`)."""
     return _Reader(split_lines(text), UnitList(max_units)).read(bom)
 
 

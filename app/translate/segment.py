@@ -1,8 +1,10 @@
-"""Cutting a document into pieces to translate, and masking what the model must copy verbatim.
+"""Cutting a text into pieces to translate, and masking what the model must copy verbatim.
 
 Round trip: "".join(p.text for p in split(text, ...)) == text for every input, so the service rebuilds a
-document by replacing the translatable pieces; structure (line breaks, indentation, list and heading
-marks, code, markup) stays in the pieces that are not translated. app/translate/masking.py finds what to mask.
+text by replacing the translatable pieces; structure (line breaks, indentation, list marks) stays in the
+pieces that are not translated. Markdown and HTML documents are parsed by their readers in app/files,
+never here: a unit of theirs arrives here only to be cut into sentences, its inline markup masked.
+app/translate/masking.py finds what to mask.
 
 Everything here takes time linear in the text: patterns that scan are anchored where a match can start
 and possessive where giving characters back cannot help, and chunking looks candidates up by binary
@@ -16,7 +18,6 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from app.files.html_tokenizer import Tokenizer
 from app.translate.masking import SLOT as _SLOT
 from app.translate.masking import has_words, spans
 
@@ -159,7 +160,7 @@ def _content(text: str, max_chars: int) -> list[Piece]:
     return [Piece(text[:lead], False), *middle, Piece(text[lead + len(core) :], False)]
 
 
-# --- plain text and markdown ------------------------------------------------------------------------
+# --- lines -------------------------------------------------------------------------------------------
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 _PREFIX = re.compile(
@@ -171,133 +172,31 @@ _PREFIX = re.compile(
     r"|(?:[一二三四五六七八九十百]+|\d{1,9})、|（[一二三四五六七八九十\d]{1,4}）|\([一二三四五六七八九十]{1,4}\)|[\u2460-\u2473\u2776-\u277f]"
     r")[ \t\u3000]*)*"
 )
-_HEADING_CLOSE = re.compile(r"(?<![ \t])[ \t]++#++[ \t]*+$")  # a search: anchored at the start of a space run
-_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
-_DELIMITER_ROW = re.compile(r"[ \t]*+\|?+(?:[ \t]*+:?+-++:?+[ \t]*+\|)++(?:[ \t]*+:?+-++:?+)?+[ \t]*+")  # |---|:-:|
-_CELL_SEP = re.compile(r"(?<!\\)\|")
 
 
-def _line(line: str, max_chars: int, markdown: bool, table_row: bool = False) -> list[Piece]:
+def _line(line: str, max_chars: int) -> list[Piece]:
     body = line.rstrip("\r\n")
-    end = Piece(line[len(body) :], False)
-    if table_row:  # pipes are structure, each cell is its own text
-        return [
-            p
-            for i, cell in enumerate(_CELL_SEP.split(body))
-            for p in (Piece("|" if i else "", False), *_content(cell, max_chars))
-        ] + [end]
     prefix = _PREFIX.match(body).end()
-    rest, suffix = body[prefix:], ""
-    if markdown and "#" in body[:prefix] and (m := _HEADING_CLOSE.search(rest)):
-        rest, suffix = rest[: m.start()], rest[m.start() :]  # "## Title ##": the closing marks stay
-    return [Piece(body[:prefix], False), *_content(rest, max_chars), Piece(suffix, False), end]
+    return [Piece(body[:prefix], False), *_content(body[prefix:], max_chars), Piece(line[len(body) :], False)]
 
 
-def _table_rows(lines: list[str]) -> set[int]:
-    """Lines of GFM tables: those with a pipe, in a paragraph that has a delimiter row (|---|:--:|)."""
-    rows, paragraph = set(), []
-    for i, line in enumerate([*lines, ""]):
-        if line.strip():
-            paragraph.append(i)
-        elif any(_DELIMITER_ROW.fullmatch(lines[j].rstrip("\r\n")) for j in paragraph):
-            rows.update(j for j in paragraph if _CELL_SEP.search(lines[j]))
-        paragraph = paragraph if line.strip() else []
-    return rows
-
-
-def _code_block_end(lines: list[str], i: int) -> int | None:
-    """Last line of the code (or front matter) block that starts at line i; None if none starts there."""
-    if i == 0 and lines[0].rstrip() == "---":  # YAML front matter: metadata, not prose
-        return next((j for j in range(1, len(lines)) if lines[j].rstrip() in ("---", "...")), None)
-    if fence := _FENCE.match(lines[i]):  # up to a closing fence of the same kind and length, or the end
-        closing = re.compile(rf"[ \t]*{re.escape(fence[1][0])}{{{len(fence[1])},}}[ \t]*")
-        return next((j for j in range(i + 1, len(lines)) if closing.fullmatch(lines[j].rstrip("\r\n"))), len(lines) - 1)
-    return None
-
-
-def _split_lines(text: str, max_chars: int, markdown: bool) -> list[Piece]:
-    lines = [m.group() for m in _LINE.finditer(text) if m.group()]
-    rows = _table_rows(lines) if markdown else set()
-    pieces, i = [], 0
-    while i < len(lines):
-        end = _code_block_end(lines, i) if markdown else None
-        pieces += (
-            _line(lines[i], max_chars, markdown, i in rows)
-            if end is None
-            else [Piece("".join(lines[i : end + 1]), False)]
-        )
-        i = (i if end is None else end) + 1
-    return pieces
-
-
-# --- html ---------------------------------------------------------------------------------------------
-
-# Phrasing elements stay inside a sentence ("Click <a href=…>here</a> now." is one piece; protect masks
-# the tags). Every other element, known or not (XML), starts a new piece.
-_INLINE = frozenset(
-    "a abbr acronym b bdi bdo big cite code data del dfn em font i img ins kbd label mark "
-    "nobr q rp rt ruby s samp small span strike strong sub sup time tt u var wbr".split()
-)
-_RAW = frozenset({"script", "style", "pre"})  # content is never translated
-
-
-class _Events(Tokenizer):
-    """Records where each parser event starts; the source between two starts is that event's text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text, convert_charrefs=True)
-        self.events: list[tuple[int, str, str]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.events.append((self.position(), "start", tag))
-
-    def handle_startendtag(self, tag, attrs):
-        self.events.append((self.position(), "startend", tag))
-
-    def handle_endtag(self, tag):
-        self.events.append((self.position(), "end", tag))
-
-    def handle_data(self, data):
-        self.events.append((self.position(), "data", ""))
-
-    def handle_comment(self, data):
-        self.events.append((self.position(), "comment", ""))
-
-    def handle_decl(self, data):
-        self.events.append((self.position(), "decl", ""))
-
-    handle_pi = unknown_decl = handle_decl
-
-
-def _split_html(text: str, max_chars: int) -> list[Piece]:
-    parser = _Events(text)
-    parser.tokenize()
-    events = parser.events
-    if not events or events[0][0] > 0:
-        events.insert(0, (0, "data", ""))
-    events.append((len(text), "decl", ""))  # a sentinel that ends the last run
-    pieces, run_start, raw = [], None, 0  # run_start: where the current run of inline content began
-    for (start, kind, tag), (end, _, _) in zip(events, [*events[1:], events[-1]]):
-        if not raw and (kind in ("data", "comment") or (kind != "decl" and tag in _INLINE)):
-            run_start = start if run_start is None else run_start
-            continue
-        if run_start is not None:
-            pieces += _content(text[run_start:start], max_chars)
-            run_start = None
-        pieces.append(Piece(text[start:end], False))
-        if tag in _RAW and kind in ("start", "end"):
-            raw = raw + 1 if kind == "start" else max(raw - 1, 0)
-    return pieces
+def _lines(text: str, max_chars: int) -> list[Piece]:
+    return [p for m in _LINE.finditer(text) if m.group() for p in _line(m.group(), max_chars)]
 
 
 def split(text: str, fmt: str = "plain", max_chars: int = 400) -> list[Piece]:
-    """Pieces whose texts concatenate to `text`. Units are lines (plain, markdown) or runs of inline
-    content between block tags (html); a unit over max_chars is cut into sentences packed up to it."""
+    """Pieces whose texts concatenate to `text`, cut where the format allows.
+
+    plain: a document; each line is a unit, its list, heading and quote marks kept out of the pieces.
+    markdown: one unit of app.files.markdown (a block's lines, its block markup already outside): line by
+    line, as plain. html: one unit of app.files.html (a run of text and inline tags): one run, newlines
+    included. A unit over max_chars is cut into sentences packed up to it, never through a masked span.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
-    raw = _split_html(text, max_chars) if fmt == "html" else _split_lines(text, max_chars, fmt == "markdown")
+    raw = _content(text, max_chars) if fmt == "html" else _lines(text, max_chars)
     merged: list[Piece] = []
     structure: list[str] = []  # neighbouring structure, fused into one piece (joined once: linear)
     for piece in raw:

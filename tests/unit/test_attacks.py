@@ -1,8 +1,8 @@
 """Issue 14, findings 2 and 4: no input makes planning superlinear, and no .docx inflates unbounded.
 
-Each adversarial input of app.bench.attacks is planned as the router plans it (files.extract, then
-Translator.plan over the units) in a forked process with a deadline, so a regression fails in seconds
-instead of hanging the suite. The bounds are generous (this machine is shared); the exact figures
+Each adversarial input of app.bench.attacks is planned as the router plans it (files.extract or
+documents.read, then Translator.plan over the units) in a forked process with a deadline, so a
+regression fails in seconds instead of hanging the suite. The bounds are generous (this machine is shared); the exact figures
 come from `python -m app.bench.plan_time`.
 """
 
@@ -22,7 +22,7 @@ from app.bench.attacks import CATALOGUE, MIB, FileUpload
 from app.bench.plan_time import plan_once
 from app.errors import InvalidRequest
 from app.files import FileTooLarge, UnsupportedFile, extract
-from app.translate.segment import split
+from app.translate import documents
 
 SIZE = MIB // 2
 SECONDS = 3.0  # for half a MiB: six seconds a MiB, where the work before this fix took minutes
@@ -115,9 +115,20 @@ def test_html_unit_limit_applies_while_tokenizing():
 
 @pytest.mark.parametrize("text", ["<![ x", "<p>a<![foo bar]>b</p>", "<![", "x<![CDATA[y"])
 def test_html_marked_sections_never_raise(text):
-    assert "".join(p.text for p in split(text, "html")) == text  # 3.11's parser raised AssertionError
+    texts = documents.read([text], "html", 2000)  # /v1/translate's reading; 3.11's parser raised AssertionError
+    assert texts.docs[0].render_text([unit for unit, _ in texts.units]) == text
     doc = extract("a.html", text.encode())
     assert doc.rebuild([u.text for u in doc.units]) == text.encode()
+
+
+def test_a_markdown_text_of_wordless_cells_is_refused_at_the_segment_limit():
+    # A MiB of one-character table cells: half a million blocks with nothing to translate, which the
+    # reader would parse and keep (seconds, hundreds of MiB) unless the segment limit stopped it.
+    text = "| a |\n|---|\n" + "|1" * (MIB // 2) + "|\n"
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequest, match="too many segments") as refused:
+        documents.read([text], "markdown", 2000)
+    assert refused.value.code == "too_many_segments" and time.perf_counter() - started < 1
 
 
 def test_docx_compressed_other_than_word_does_is_refused():

@@ -13,7 +13,7 @@ import pytest
 from docx.enum.text import WD_BREAK
 
 from app.errors import InvalidRequest
-from app.files import SUPPORTED, FileTooLarge, Unit, UnsupportedFile, extract
+from app.files import SUPPORTED, FileTooLarge, TextStream, Unit, UnsupportedFile, extract, read_text
 
 
 def wrap(text: str) -> str:
@@ -390,6 +390,48 @@ def test_html_lone_angle_brackets_and_ampersands_stay_text_and_attributes():
 def test_html_invalid_utf8_is_rejected():
     with pytest.raises(UnsupportedFile, match="file is not valid UTF-8"):
         extract("a.html", "<p>café</p>".encode("cp1252"))
+
+
+def test_html_phrasing_elements_of_forms_and_ruby_stay_inside_the_unit():
+    # The one inline set of both routes: segment.py had label, ruby, rt and rp, the file reader br and
+    # input; the reader now has all of them (phrasing content in HTML).
+    page = '<p>Your <label>name <input title="Full name"></label> here.</p><p>東<ruby>京<rp>(</rp><rt>kyō</rt><rp>)</rp></ruby>へ</p>'
+    doc = extract("a.html", page.encode())
+    assert [u.text for u in doc.units] == [
+        'Your <label>name <input title="Full name"></label> here.',
+        "Full name",
+        "東<ruby>京<rp>(</rp><rt>kyō</rt><rp>)</rp></ruby>へ",
+    ]
+
+
+# ---------------------------------------------------------------- text of a format (/v1/translate)
+
+
+@pytest.mark.parametrize("name, fmt, text", [("guide.md", "markdown", MD), ("page.html", "html", HTML)])
+def test_a_text_reads_as_its_file_does_and_renders_back_as_text(name, fmt, text):
+    doc = read_text(text, fmt)
+    assert doc.units == extract(name, codecs.BOM_UTF8 + text.encode()).units
+    assert doc.render_text([u.text for u in doc.units]) == text  # no BOM, no bytes
+    with pytest.raises(ValueError, match="expected"):
+        doc.render_text([])
+
+
+def test_a_text_stream_gives_each_part_once_its_units_are_in():
+    # The image's alt text is a unit after the paragraph's: the paragraph waits for it.
+    doc = read_text('<p>Hi <img alt="cat"> there</p>\n<img alt="dog"><p>End</p>', "html")
+    assert [u.text for u in doc.units] == ['Hi <img alt="cat"> there', "cat", "dog", "End"]
+    stream = TextStream(doc)
+    chunks = [stream.take(), *(stream.add(t) for t in ['HI <img alt="cat"> THERE', "CAT", "DOG", "END"])]
+    assert chunks == ["<p>", "", 'HI <img alt="CAT"> THERE</p>\n', '<img alt="DOG"><p>', "END</p>"]
+    assert "".join(chunks) == doc.render_text(stream.translations)
+    with pytest.raises(ValueError, match="4 units"):
+        stream.add("one too many")
+
+
+def test_reading_a_text_stops_past_max_units():
+    with pytest.raises(FileTooLarge):
+        read_text("<p>a</p><p>b</p>", "html", max_units=1)
+    assert len(read_text("a\n\nb\n", "markdown", max_units=2).units) == 2
 
 
 # ---------------------------------------------------------------- .docx

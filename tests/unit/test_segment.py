@@ -96,8 +96,7 @@ def test_plain_structure_is_not_translated():
         ("first", True),
         ("\n\n## ", False),
         ("Done ##", True),
-    ]  # closing hashes are markdown-only
-    assert pairs("## Done ##", "markdown") == [("## ", False), ("Done", True), (" ##", False)]
+    ]  # closing hashes are Markdown's: app.files.markdown keeps them out (tests/unit/test_translate_formats.py)
 
 
 def test_cjk_enumerations_and_crlf():
@@ -171,73 +170,34 @@ def test_urls_are_never_cut():
     assert translatable(f"Read more at {url}. Now.", max_chars=30)[0] == "Read more at"
 
 
-def test_markdown_fences_tables_front_matter():
-    text = (
-        "---\ntitle: Guide\n---\n# Setup\n\n```bash\nmake serve  # Start it\n```\n\n"
-        "| Option | Meaning |\n|---|:--:|\n| `port` | The port to listen on |\n\nText with `code` here.\n"
-    )
-    assert translatable(text, "markdown") == [
-        "Setup",
-        "Option",
-        "Meaning",
-        "The port to listen on",
-        "Text with `code` here.",
+def test_markdown_units_are_split_line_by_line_as_plain_text():
+    # A unit of app.files.markdown: a block's lines, its block markup (list marks, quote marks, table
+    # pipes, fences) already outside; the segmenter only cuts lines and sentences. Block parsing is the
+    # reader's (tests/unit/test_translate_formats.py holds the tests that were here: fences, tables,
+    # front matter, closing hashes).
+    assert pairs("Run `make` now\nand *wait*.", "markdown") == [
+        ("Run `make` now", True),
+        ("\n", False),
+        ("and *wait*.", True),
     ]
-    got = dict(pairs(text, "markdown"))
-    assert got["---\ntitle: Guide\n---\n# "] is False
-    assert got["\n\n```bash\nmake serve  # Start it\n```\n\n| "] is False
-    # in plain text the same characters are prose
-    assert "make serve  # Start it" in translatable(text, "plain")
+    text = "```\ncode line\n```"  # a fence inside a unit cannot be one: the reader took fences out
+    assert translatable(text, "markdown") == translatable(text, "plain") == ["code line"]
 
 
-def test_markdown_unclosed_fence_runs_to_the_end():
-    assert translatable("Intro.\n```\ncode line\nmore code", "markdown") == ["Intro."]
-
-
-def test_markdown_table_without_outer_pipes():
-    assert translatable("Name | Value\n--- | ---\nport | The port\n", "markdown") == [
-        "Name",
-        "Value",
-        "port",
-        "The port",
-    ]
-
-
-def test_html_tags_are_structure_and_inline_runs_stay_whole():
-    text = (
-        "<html><head><title>Hi there</title><style>p{color:red}</style></head><body>"
-        '<p>Click <a href="http://x.y/?a=b.c">here</a> to continue. Run <code>make test</code> now.</p>'
-        '<pre>keep   this</pre><script>var a = "text";</script>Line one<br>Line two &amp; more</body></html>'
-    )
-    assert pairs(text, "html") == [
-        ("<html><head><title>", False),
-        ("Hi there", True),
-        ("</title><style>p{color:red}</style></head><body><p>", False),
-        ('Click <a href="http://x.y/?a=b.c">here</a> to continue. Run <code>make test</code> now.', True),
-        ('</p><pre>keep   this</pre><script>var a = "text";</script>', False),
-        ("Line one", True),
-        ("<br>", False),
-        ("Line two &amp; more", True),
-        ("</body></html>", False),
-    ]
-
-
-def test_html_code_only_and_nested_pre_content_is_not_translated():
-    text = "<ul>\n  <li><code>--port</code></li>\n  <li><pre><b>bold code</b></pre></li>\n</ul>"
-    assert translatable(text, "html") == []
+def test_html_units_are_one_run():
+    # A unit of app.files.html: one run of text and inline tags between block boundaries. Tags are no
+    # boundary here, whatever they are (block parsing is the reader's: see test_translate_formats.py).
+    text = "  Line one<br>\nLine <p>two</p> &amp; more "
+    assert pairs(text, "html") == [("  ", False), ("Line one<br>\nLine <p>two</p> &amp; more", True), (" ", False)]
+    assert translatable("<code>--port</code>", "html") == []  # masked whole: no words left
 
 
 def test_html_long_run_splits_outside_tags():
-    text = '<p>See <a href="https://x.io/a.b. C">the docs</a>. Then run it. Finally stop.</p>'
+    text = 'See <a href="https://x.io/a.b. C">the docs</a>. Then run it. Finally stop.'
     assert translatable(text, "html", max_chars=50) == [
         'See <a href="https://x.io/a.b. C">the docs</a>.',
         "Then run it. Finally stop.",
     ]
-
-
-def test_xml_elements_are_units():
-    text = '<resources>\n  <string name="greeting">Hello</string>\n  <string name="n">%d files</string>\n</resources>'
-    assert translatable(text, "html") == ["Hello", "%d files"]
 
 
 def test_bad_arguments():
